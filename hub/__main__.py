@@ -9,7 +9,7 @@ import sys
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 
 def _env(flag: str, default: str | None) -> str | None:
@@ -20,8 +20,14 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app() -> Starlette:
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", healthz)])
+def create_app(conformance: bool = False) -> Starlette:
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", healthz)]
+    if conformance:
+        from hub.conformance import TestHub
+        from hub.signalr.endpoint import hub_routes
+
+        routes += hub_routes("/testhub", TestHub, detailed_errors=True)
+    return Starlette(routes=routes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,12 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=_env("host", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(_env("port", "8000") or "8000"))
     serve.add_argument("--redis-url", default=_env("redis-url", None))
+    serve.add_argument("--conformance", action="store_true", help="also mount the SignalR conformance app (/testhub)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         import uvicorn
 
         print(f"VoiceHub listening on http://{args.host}:{args.port}", flush=True)
-        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(create_app(args.conformance), host=args.host, port=args.port, log_level="info")
     return 0
 
 

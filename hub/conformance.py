@@ -1,0 +1,23 @@
+"""The conformance app's TestHub (signalr-protocol.md section 3), as far as the runtime supports it today."""
+
+from __future__ import annotations
+
+from hub.signalr.hub import Hub, hub_method
+
+
+class TestHub(Hub):
+    @hub_method("Echo")
+    def echo(self, message: str) -> str:
+        return message
+
+    @hub_method("GetActiveTransportName")
+    def get_active_transport_name(self) -> str:
+        return "WebSockets"
+
+    @hub_method("ThrowException")
+    def throw_exception(self, message: str) -> None:
+        raise InvalidOperationException(message)
+
+
+class InvalidOperationException(Exception):
+    pass

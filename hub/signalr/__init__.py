@@ -1,0 +1,1 @@
+"""The SignalR server runtime on Starlette/uvicorn: endpoints, connections, hub method dispatch."""
