@@ -62,3 +62,22 @@ def test_malformed_message_closes_with_protocol_error(client: TestClient) -> Non
         close = orjson.loads(ws.receive_text()[:-1])
         assert close["type"] == 7 and close["error"].startswith("Connection closed with an error.")
     assert isinstance(httpx.__version__, str)
+
+
+def test_idle_connection_gets_keep_alive_pings() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from hub.conformance import TestHub
+    from hub.signalr.websocket_transport import serve_websocket
+
+    async def endpoint(ws: WebSocket) -> None:
+        await serve_websocket(ws, TestHub(), keep_alive=0.05)
+
+    app = Starlette(routes=[WebSocketRoute("/h", endpoint)])
+    with TestClient(app).websocket_connect("/h") as ws:
+        ws.send_text('{"protocol":"json","version":1}\x1e')
+        assert ws.receive_text() == "{}\x1e"
+        assert ws.receive_text() == '{"type":6}\x1e'
+        assert ws.receive_text() == '{"type":6}\x1e'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import Any
@@ -30,19 +31,48 @@ log = logging.getLogger("hub.signalr")
 PROTOCOLS: dict[str, HubProtocol] = {"json": JsonHubProtocol(), "messagepack": MessagePackHubProtocol()}
 
 
-async def _send(ws: WebSocket, protocol: HubProtocol | None, data: bytes) -> None:
-    if protocol is not None and protocol.transfer_format is TransferFormat.BINARY:
-        await ws.send_bytes(data)
-    else:
-        await ws.send_text(data.decode("utf-8"))
+KEEP_ALIVE_INTERVAL = 15.0
+"""`HubOptions.KeepAliveInterval`: a Ping goes out when nothing was sent for this long."""
 
 
-async def serve_websocket(ws: WebSocket, hub: Hub, detailed_errors: bool = False) -> None:
-    """Run one hub connection over an accepted-to-be WebSocket until either side closes."""
+class _Writer:
+    """Serialises writes of the receive loop and the keep-alive task on one WebSocket."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.lock = asyncio.Lock()
+        self.last_send = asyncio.get_running_loop().time()
+
+    async def send(self, protocol: HubProtocol | None, data: bytes) -> None:
+        async with self.lock:
+            if protocol is not None and protocol.transfer_format is TransferFormat.BINARY:
+                await self.ws.send_bytes(data)
+            else:
+                await self.ws.send_text(data.decode("utf-8"))
+            self.last_send = asyncio.get_running_loop().time()
+
+
+async def _keep_alive(writer: _Writer, protocol: HubProtocol, interval: float) -> None:
+    loop = asyncio.get_running_loop()
+    ping = protocol.encode(PingMessage())
+    while True:
+        idle = loop.time() - writer.last_send
+        if idle >= interval:
+            await writer.send(protocol, ping)
+            idle = 0.0
+        await asyncio.sleep(interval - idle)
+
+
+async def serve_websocket(
+    ws: WebSocket, hub: Hub, detailed_errors: bool = False, keep_alive: float = KEEP_ALIVE_INTERVAL
+) -> None:
+    """Run one hub connection over a WebSocket until either side closes; Pings go out on idle links."""
     await ws.accept()
+    writer = _Writer(ws)
     methods = type(hub).method_table()
     conn = ServerConnection(PROTOCOLS, TransferFormat.BINARY)
     protocol: HubProtocol | None = None
+    pinger: asyncio.Task[None] | None = None
     try:
         while True:
             message = await ws.receive()
@@ -52,31 +82,33 @@ async def serve_websocket(ws: WebSocket, hub: Hub, detailed_errors: bool = False
             try:
                 events = conn.receive_data(data)
             except HandshakeError as exc:
-                await ws.send_text(exc.response.decode("utf-8"))
+                await writer.send(None, exc.response)
                 await ws.close(1000)
                 return
             except ProtocolError as exc:
                 if protocol is not None:
-                    await _send(ws, protocol, protocol.encode(CloseMessage(exc.close_text)))
+                    await writer.send(protocol, protocol.encode(CloseMessage(exc.close_text)))
                 await ws.close(1000)
                 return
             for event in events:
                 if isinstance(event, HandshakeCompleted):
                     protocol = event.protocol
-                    await _send(ws, protocol, HANDSHAKE_OK)
+                    await writer.send(protocol, HANDSHAKE_OK)
+                    pinger = asyncio.create_task(_keep_alive(writer, protocol, keep_alive))
                     continue
                 assert protocol is not None
                 if isinstance(event, CloseMessage):
                     await ws.close(1000)
                     return
-                if isinstance(event, PingMessage):
-                    continue
                 if isinstance(event, InvocationMessage):
                     reply = await _invoke(hub, methods, event, detailed_errors)
                     if reply is not None and event.invocation_id is not None:
-                        await _send(ws, protocol, protocol.encode(reply))
+                        await writer.send(protocol, protocol.encode(reply))
     except WebSocketDisconnect:
         return
+    finally:
+        if pinger is not None:
+            pinger.cancel()
 
 
 async def _invoke(hub: Hub, methods: dict[str, Any], message: InvocationMessage, detailed: bool) -> CompletionMessage | None:
