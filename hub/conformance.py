@@ -10,6 +10,10 @@ class TestHub(Hub):
     def echo(self, message: str) -> str:
         return message
 
+    @hub_method("GetCallerConnectionId")
+    def get_caller_connection_id(self) -> str:
+        return self.connection_id
+
     @hub_method("GetActiveTransportName")
     def get_active_transport_name(self) -> str:
         return "WebSockets"

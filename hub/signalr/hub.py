@@ -22,7 +22,10 @@ class HubError(Exception):
 
 
 class Hub:
-    """Subclass and mark methods with `@hub_method()`; the first parameter after self is the connection."""
+    """Subclass and mark methods with `@hub_method()`; one instance per connection."""
+
+    #: The public connection id (`Context.ConnectionId`); the secret token never reaches hub code.
+    connection_id: str = ""
 
     @classmethod
     def method_table(cls) -> dict[str, Callable[..., Awaitable[Any] | Any]]:

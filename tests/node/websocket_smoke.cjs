@@ -17,6 +17,7 @@ const check = async (name, fn) => {
       await c.start();
       assert.equal(await c.invoke("Echo", "héllo ✓ 你好"), "héllo ✓ 你好");
       assert.equal(await c.invoke("GetActiveTransportName"), "WebSockets");
+      assert.equal(await c.invoke("GetCallerConnectionId"), c.connectionId);
       await assert.rejects(c.invoke("ThrowException", "An error occurred."),
         { message: "An unexpected error occurred invoking 'ThrowException' on the server. InvalidOperationException: An error occurred." });
       await assert.rejects(c.invoke("NoSuchMethod"), { message: "Unknown hub method 'NoSuchMethod'" });
