@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from hub.signalr.hub import Hub, hub_method
 
 
@@ -21,6 +23,18 @@ class TestHub(Hub):
     @hub_method("ThrowException")
     def throw_exception(self, message: str) -> None:
         raise InvalidOperationException(message)
+
+
+    @hub_method("Stream")
+    async def stream(self) -> AsyncIterator[str]:
+        for item in ("a", "b", "c"):
+            yield item
+
+    @hub_method("EmptyStream")
+    async def empty_stream(self) -> AsyncIterator[int]:
+        empty: tuple[int, ...] = ()
+        for item in empty:
+            yield item
 
 
 class InvalidOperationException(Exception):

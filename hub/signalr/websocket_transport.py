@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.signalr.hub import Hub, HubError
 from protocol import (
+    CancelInvocationMessage,
     CloseMessage,
     CompletionMessage,
     HandshakeError,
@@ -21,6 +22,8 @@ from protocol import (
     PingMessage,
     ProtocolError,
     ServerConnection,
+    StreamInvocationMessage,
+    StreamItemMessage,
     TransferFormat,
 )
 from protocol.connection import HandshakeCompleted
@@ -73,6 +76,7 @@ async def serve_websocket(
     conn = ServerConnection(PROTOCOLS, TransferFormat.BINARY)
     protocol: HubProtocol | None = None
     pinger: asyncio.Task[None] | None = None
+    streams: dict[str, asyncio.Task[None]] = {}
     try:
         while True:
             message = await ws.receive()
@@ -100,6 +104,16 @@ async def serve_websocket(
                 if isinstance(event, CloseMessage):
                     await ws.close(1000)
                     return
+                if isinstance(event, StreamInvocationMessage):
+                    streams[event.invocation_id] = asyncio.create_task(
+                        _stream(writer, protocol, hub, methods, event, detailed_errors, streams)
+                    )
+                    continue
+                if isinstance(event, CancelInvocationMessage):
+                    task = streams.pop(event.invocation_id, None)
+                    if task is not None:
+                        task.cancel()
+                    continue
                 if isinstance(event, InvocationMessage):
                     reply = await _invoke(hub, methods, event, detailed_errors)
                     if reply is not None and event.invocation_id is not None:
@@ -109,6 +123,45 @@ async def serve_websocket(
     finally:
         if pinger is not None:
             pinger.cancel()
+        for task in streams.values():
+            task.cancel()
+
+
+async def _stream(
+    writer: _Writer,
+    protocol: HubProtocol,
+    hub: Hub,
+    methods: dict[str, Any],
+    message: StreamInvocationMessage,
+    detailed: bool,
+    streams: dict[str, asyncio.Task[None]],
+) -> None:
+    """Run a streaming method: StreamItems, then a Completion (with an error if it failed)."""
+    invocation_id = message.invocation_id
+    method = methods.get(message.target.lower())
+    try:
+        if method is None:
+            reply = CompletionMessage.with_error(invocation_id, f"Unknown hub method '{message.target}'")
+        elif not inspect.isasyncgenfunction(method):
+            reply = CompletionMessage.with_error(
+                invocation_id,
+                f"The client attempted to invoke the non-streaming '{message.target}' method with a streaming invocation.",
+            )
+        else:
+            try:
+                async for item in method(hub, *message.arguments):
+                    await writer.send(protocol, protocol.encode(StreamItemMessage(invocation_id, item)))
+                reply = CompletionMessage(invocation_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                text = "An error occurred on the server while streaming results."
+                if detailed or isinstance(exc, HubError):
+                    text += f" {'HubException' if isinstance(exc, HubError) else type(exc).__name__}: {exc}"
+                reply = CompletionMessage.with_error(invocation_id, text)
+        await writer.send(protocol, protocol.encode(reply))
+    finally:
+        streams.pop(invocation_id, None)
 
 
 async def _invoke(hub: Hub, methods: dict[str, Any], message: InvocationMessage, detailed: bool) -> CompletionMessage | None:
@@ -116,6 +169,11 @@ async def _invoke(hub: Hub, methods: dict[str, Any], message: InvocationMessage,
     method = methods.get(message.target.lower())
     if method is None:
         return CompletionMessage.with_error(invocation_id, f"Unknown hub method '{message.target}'")
+    if inspect.isasyncgenfunction(method):
+        return CompletionMessage.with_error(
+            invocation_id,
+            f"The client attempted to invoke the streaming '{message.target}' method with a non-streaming invocation.",
+        )
     signature = inspect.signature(method)
     if len(signature.parameters) - 1 != len(message.arguments):
         return CompletionMessage.with_error(invocation_id, f"Failed to invoke '{message.target}' due to an error on the server.")

@@ -21,6 +21,12 @@ const check = async (name, fn) => {
       await assert.rejects(c.invoke("ThrowException", "An error occurred."),
         { message: "An unexpected error occurred invoking 'ThrowException' on the server. InvalidOperationException: An error occurred." });
       await assert.rejects(c.invoke("NoSuchMethod"), { message: "Unknown hub method 'NoSuchMethod'" });
+      const items = await new Promise((res, rej) => { const xs = []; c.stream("Stream").subscribe({ next: (x) => xs.push(x), complete: () => res(xs), error: rej }); });
+      assert.deepEqual(items, ["a", "b", "c"]);
+      await assert.rejects(c.invoke("EmptyStream"),
+        { message: "The client attempted to invoke the streaming 'EmptyStream' method with a non-streaming invocation." });
+      await assert.rejects(new Promise((res, rej) => c.stream("Echo", "42").subscribe({ next: () => {}, complete: res, error: rej })),
+        { message: "The client attempted to invoke the non-streaming 'Echo' method with a streaming invocation." });
       await c.stop();
       assert.equal(await closed, undefined);
     });
