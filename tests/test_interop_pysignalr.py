@@ -38,9 +38,12 @@ def test_pysignalr_invokes_echo_and_gets_errors() -> None:
             await client.send("NoSuchMethod", [], on_invocation=on_echo)
             return await wait_for(echo, 10), await wait_for(error, 10)
         finally:
+            ws = client._transport._ws  # type: ignore[attr-defined]
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await runner
+            if ws is not None:  # cancelling pysignalr's run() leaves its socket open
+                await ws.close()
 
     with running_hub("--conformance") as base:
         result, error = asyncio.run(main(base))
