@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-from hub.auth.keys import build_key_record, public_key
+from hub.auth.keys import KeyStore, public_key
 
 
-class MemoryKeyStore:
+class MemoryKeyStore(KeyStore):
     def __init__(self) -> None:
         self._by_hash: dict[str, dict[str, Any]] = {}
 
-    async def create_key(
-        self,
-        tenant_id: str,
-        *,
-        name: str,
-        scopes: list[str],
-        expires_at: datetime | None = None,
-        environment: str = "live",
-        key: str | None = None,
-        key_id: str | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        plaintext, record = build_key_record(tenant_id, name=name, scopes=scopes, expires_at=expires_at,
-                                             environment=environment, key=key, key_id=key_id)
-        existing = self._by_hash.setdefault(record["keyHash"], record)
-        return plaintext, public_key(existing)
+    async def _put(self, record: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._by_hash.setdefault(record["keyHash"], dict(record)))
 
     async def find_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
         record = self._by_hash.get(key_hash)
@@ -50,7 +36,7 @@ class MemoryKeyStore:
         return bool(self._by_hash)
 
 
-class RedisKeyStore:
+class RedisKeyStore(KeyStore):
     def __init__(self, redis: Redis, *, prefix: str = "voicehub") -> None:
         self._redis = redis
         self._p = f"{prefix}:auth"
@@ -68,28 +54,15 @@ class RedisKeyStore:
     def _tenant_key(self, tenant_id: str) -> str:
         return f"{self._p}:t:{tenant_id}:keys"
 
-    async def create_key(
-        self,
-        tenant_id: str,
-        *,
-        name: str,
-        scopes: list[str],
-        expires_at: datetime | None = None,
-        environment: str = "live",
-        key: str | None = None,
-        key_id: str | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        plaintext, record = build_key_record(tenant_id, name=name, scopes=scopes, expires_at=expires_at,
-                                             environment=environment, key=key, key_id=key_id)
+    async def _put(self, record: dict[str, Any]) -> dict[str, Any]:
         digest = record["keyHash"]
         if await self._redis.set(self._hash_key(digest), orjson.dumps(record), nx=True):
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(self._tenant_key(tenant_id), record["id"], digest)
+                pipe.hset(self._tenant_key(record["tenantId"]), record["id"], digest)
                 pipe.sadd(f"{self._p}:keys", digest)
                 await pipe.execute()
-            return plaintext, public_key(record)
-        existing = await self.find_key_by_hash(digest)  # the same plaintext was registered before (bootstrap)
-        return plaintext, public_key(existing or record)
+            return record
+        return await self.find_key_by_hash(digest) or record  # the same plaintext was registered before (bootstrap)
 
     async def find_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
         raw = await self._redis.get(self._hash_key(key_hash))

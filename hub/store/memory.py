@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.store import models as m
-from hub.store.base import ConversationExists
-from hub.store.ids import new_id
+from hub.store.base import ConversationExists, ConversationStore
 from hub.store.timefmt import to_ms, utcnow
 
 _INDEXED = ("agentId", "channel", "status", "direction", "outcome")
@@ -23,8 +22,7 @@ _INDEXED = ("agentId", "channel", "status", "direction", "outcome")
 class _Tenant:
     records: dict[str, m.Record] = field(default_factory=dict)
     turns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    costs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    analysis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    docs: defaultdict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     index: defaultdict[tuple[str, Any], set[str]] = field(default_factory=lambda: defaultdict(set))
     by_start: list[tuple[int, str]] = field(default_factory=list)
 
@@ -35,14 +33,11 @@ def _index_keys(record: m.Record) -> set[tuple[str, Any]]:
     return keys
 
 
-class MemoryConversationStore:
+class MemoryConversationStore(ConversationStore):
     def __init__(self, now: Callable[[], datetime] = utcnow) -> None:
-        self._now = now
+        super().__init__(now)
         self._tenants: defaultdict[str, _Tenant] = defaultdict(_Tenant)
         self._owner: dict[str, str] = {}
-
-    def _now_ms(self) -> int:
-        return to_ms(self._now())
 
     def _record(self, tenant_id: str, conversation_id: str) -> m.Record | None:
         tenant = self._tenants.get(tenant_id)
@@ -58,41 +53,24 @@ class MemoryConversationStore:
             tenant.index[key].add(record["id"])
 
     def _render(self, record: m.Record) -> dict[str, Any]:
-        return copy.deepcopy(m.render_conversation(record, self._now_ms()))
+        return copy.deepcopy(super()._render(record))
 
-    async def create_conversation(
-        self,
-        tenant_id: str,
-        *,
-        agent_id: str,
-        channel: str = "webrtc",
-        direction: str = "inbound",
-        metadata: dict[str, Any] | None = None,
-        caller: dict[str, Any] | None = None,
-        conversation_id: str | None = None,
-        started_at: datetime | None = None,
-    ) -> dict[str, Any]:
-        started = started_at or self._now()
-        conv_id = conversation_id or new_id("conv", to_ms(started))
+    async def _insert(self, record: m.Record) -> None:
+        conv_id, tenant_id = record["id"], record["tenantId"]
         if conv_id in self._owner:
             raise ConversationExists(conv_id)
-        record = m.new_record(
-            tenant_id, conv_id, agent_id=agent_id, channel=channel, direction=direction,
-            metadata=copy.deepcopy(metadata), caller=copy.deepcopy(caller), started_at=started,
-        )
+        record = copy.deepcopy(record)
         tenant = self._tenants[tenant_id]
         tenant.records[conv_id] = record
         tenant.turns[conv_id] = []
         self._owner[conv_id] = tenant_id
         self._reindex(tenant, set(), record)
         bisect.insort(tenant.by_start, (record["startedAtMs"], conv_id))
-        return self._render(record)
 
-    async def get_conversation(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = self._record(tenant_id, conversation_id)
-        return None if record is None else self._render(record)
+    async def _load(self, tenant_id: str, conversation_id: str) -> m.Record | None:
+        return self._record(tenant_id, conversation_id)
 
-    def _mutate(self, tenant_id: str, conversation_id: str, change: Callable[[m.Record], None]) -> dict[str, Any] | None:
+    async def _mutate(self, tenant_id: str, conversation_id: str, change: Callable[[m.Record], None]) -> m.Record | None:
         record = self._record(tenant_id, conversation_id)
         if record is None:
             return None
@@ -102,31 +80,7 @@ class MemoryConversationStore:
         record.clear()
         record.update(updated)
         self._reindex(self._tenants[tenant_id], old, record)
-        return self._render(record)
-
-    async def update_conversation(self, tenant_id: str, conversation_id: str, patch: dict[str, Any]) -> dict[str, Any] | None:
-        now_ms = self._now_ms()
-        return self._mutate(tenant_id, conversation_id, lambda r: m.apply_patch(r, copy.deepcopy(patch), now_ms))
-
-    async def add_tags(self, tenant_id: str, conversation_id: str, tags: list[str]) -> dict[str, Any] | None:
-        def change(r: m.Record) -> None:
-            r["tags"] = m.dedupe(r["tags"] + [str(t) for t in tags])
-
-        return self._mutate(tenant_id, conversation_id, change)
-
-    async def end_conversation(
-        self, tenant_id: str, conversation_id: str, *, status: str, reason: str, ended_at: datetime | None = None
-    ) -> dict[str, Any] | None:
-        if status not in m.ENDED_STATUSES:
-            raise ValueError(f"status {status!r} does not end a conversation")
-        ended_ms = to_ms(ended_at or self._now())
-
-        def change(r: m.Record) -> None:
-            r["status"] = status
-            r["endReason"] = reason
-            r["endedAtMs"] = max(ended_ms, r["startedAtMs"])
-
-        return self._mutate(tenant_id, conversation_id, change)
+        return record
 
     async def add_turn(self, tenant_id: str, conversation_id: str, turn: dict[str, Any]) -> None:
         stored = m.stored_turn(turn)
@@ -134,54 +88,18 @@ class MemoryConversationStore:
             tenant = self._tenants[tenant_id]
             tenant.turns[conversation_id] = m.merge_turn(tenant.turns[conversation_id], stored)
 
-    async def get_transcript(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = self._record(tenant_id, conversation_id)
-        if record is None:
-            return None
-        turns = self._tenants[tenant_id].turns[conversation_id]
-        return copy.deepcopy(m.render_transcript(record, turns, self._now_ms()))
+    async def _turns(self, tenant_id: str, conversation_id: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self._tenants[tenant_id].turns[conversation_id])
 
-    async def get_messages(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = self._record(tenant_id, conversation_id)
-        if record is None:
-            return None
-        return copy.deepcopy(m.render_messages(record, self._tenants[tenant_id].turns[conversation_id]))
+    async def _load_doc(self, tenant_id: str, conversation_id: str, name: str) -> dict[str, Any] | None:
+        doc = self._tenants[tenant_id].docs[name].get(conversation_id)
+        return None if doc is None else copy.deepcopy(doc)
 
-    async def set_costs(self, tenant_id: str, conversation_id: str, costs: dict[str, Any]) -> None:
-        record = self._record(tenant_id, conversation_id)
-        if record is not None:
-            self._tenants[tenant_id].costs[conversation_id] = copy.deepcopy(costs)
-            record["cost"] = m.cost_summary(costs)
-
-    async def get_costs(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = self._record(tenant_id, conversation_id)
-        if record is None:
-            return None
-        return copy.deepcopy(m.render_costs(record, self._tenants[tenant_id].costs.get(conversation_id)))
-
-    async def set_analysis(self, tenant_id: str, conversation_id: str, analysis: dict[str, Any]) -> None:
-        record = self._record(tenant_id, conversation_id)
-        if record is not None:
-            self._tenants[tenant_id].analysis[conversation_id] = copy.deepcopy(analysis)
-            record["analysis"] = m.analysis_summary(analysis)
-
-    async def get_analysis(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = self._record(tenant_id, conversation_id)
-        analysis = self._tenants[tenant_id].analysis.get(conversation_id) if record is not None else None
-        if record is None or analysis is None:
-            return None
-        return copy.deepcopy(m.render_analysis(record, analysis))
-
-    async def set_recording(self, tenant_id: str, conversation_id: str, *, path: str, duration_seconds: float) -> None:
-        record = self._record(tenant_id, conversation_id)
-        if record is not None:
-            record["recording"] = {"path": path, "durationSeconds": float(duration_seconds), "createdAtMs": self._now_ms()}
-
-    async def get_recording_info(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = self._record(tenant_id, conversation_id)
-        if record is None or record["recording"] is None:
-            return None
-        return dict(record["recording"])
+    async def _store_doc(
+        self, tenant_id: str, conversation_id: str, name: str, doc: dict[str, Any], change: Callable[[m.Record], None]
+    ) -> None:
+        if await self._mutate(tenant_id, conversation_id, change) is not None:
+            self._tenants[tenant_id].docs[name][conversation_id] = copy.deepcopy(doc)
 
     async def tenant_of(self, conversation_id: str) -> str | None:
         return self._owner.get(conversation_id)
@@ -197,8 +115,10 @@ class MemoryConversationStore:
                 del tenant.index[key]
         pos = bisect.bisect_left(tenant.by_start, (record["startedAtMs"], conversation_id))
         del tenant.by_start[pos]
-        for table in (tenant.records, tenant.turns, tenant.costs, tenant.analysis):
-            table.pop(conversation_id, None)
+        tenant.records.pop(conversation_id, None)
+        tenant.turns.pop(conversation_id, None)
+        for docs in tenant.docs.values():
+            docs.pop(conversation_id, None)
         self._owner.pop(conversation_id, None)
         return True
 

@@ -7,6 +7,7 @@ same way; `render_*` turn records into exactly the objects of seed/voisnap-conve
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,7 +129,10 @@ def apply_patch(record: Record, patch: dict[str, Any], now_ms: int) -> None:
             raise ValueError(f"unknown status {status!r}")
         record["status"] = status
         if status in ENDED_STATUSES and record["endedAtMs"] is None:
-            record["endedAtMs"] = now_ms
+            record["endedAtMs"] = max(now_ms, record["startedAtMs"])
+        if status == "in_progress":  # reopened: endedAtMs is None exactly while in progress (the indices rely on it)
+            record["endedAtMs"] = None
+            record["endReason"] = None
     if "tags" in patch:
         record["tags"] = dedupe([str(t) for t in patch["tags"]])
     for key in ("outcome", "notes", "agentName"):
@@ -141,6 +145,29 @@ def apply_patch(record: Record, patch: dict[str, Any], now_ms: int) -> None:
 
 def dedupe(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
+
+
+def tag_merger(tags: list[str]) -> Callable[[Record], None]:
+    """A change that appends `tags` to a record's tags, keeping the first occurrence of each."""
+    added = [str(t) for t in tags]
+
+    def change(record: Record) -> None:
+        record["tags"] = dedupe(record["tags"] + added)
+
+    return change
+
+
+def ender(status: str, reason: str, ended_ms: int) -> Callable[[Record], None]:
+    """A change that ends a conversation with an ended status (never before it started)."""
+    if status not in ENDED_STATUSES:
+        raise ValueError(f"status {status!r} does not end a conversation")
+
+    def change(record: Record) -> None:
+        record["status"] = status
+        record["endReason"] = reason
+        record["endedAtMs"] = max(ended_ms, record["startedAtMs"])
+
+    return change
 
 
 def cost_summary(costs: dict[str, Any]) -> dict[str, float]:
@@ -266,5 +293,5 @@ def merge_turn(turns: list[dict[str, Any]], turn: dict[str, Any]) -> list[dict[s
     """A repeated turnId replaces the earlier turn (at-least-once delivery from the pipeline)."""
     out = [t for t in turns if t["turnId"] != turn["turnId"]]
     out.append(turn)
-    out.sort(key=lambda t: t["startTime"])
+    out.sort(key=lambda t: (t["startTime"], t["turnId"]))
     return out

@@ -23,19 +23,18 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from hub.store import models as m
-from hub.store.base import ConversationExists
-from hub.store.ids import new_id
+from hub.store.base import ConversationExists, ConversationStore
 from hub.store.timefmt import to_ms, utcnow
 
 _INDEXED = ("agentId", "channel", "status", "direction", "outcome")
 _TMP_TTL = 30
 
 
-class RedisConversationStore:
+class RedisConversationStore(ConversationStore):
     def __init__(self, redis: Redis, *, prefix: str = "voicehub", now: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(now)
         self._redis = redis
         self._p = f"{prefix}:store"
-        self._now = now
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "voicehub", now: Callable[[], datetime] = utcnow) -> RedisConversationStore:
@@ -56,9 +55,6 @@ class RedisConversationStore:
         keys = {self._idx(tenant, f"{name}:{record[name]}") for name in _INDEXED if record[name] is not None}
         keys.update(self._idx(tenant, f"tag:{tag}") for tag in record["tags"])
         return keys
-
-    def _now_ms(self) -> int:
-        return to_ms(self._now())
 
     def _write_indices(self, pipe: Pipeline, old: m.Record | None, new: m.Record | None) -> None:
         record = new or old
@@ -92,8 +88,9 @@ class RedisConversationStore:
         tenant_id: str,
         conversation_id: str,
         change: Callable[[m.Record], None] | None,
-        extra: Callable[[Pipeline], object] | None = None,
+        extra: Callable[[Pipeline, m.Record], object] | None = None,
     ) -> m.Record | None:
+        """WATCH the record, apply `change`, write it with its indices and whatever `extra` queues, in one MULTI."""
         key = self._conv(tenant_id, conversation_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
@@ -112,122 +109,39 @@ class RedisConversationStore:
                         pipe.set(key, orjson.dumps(record))
                         self._write_indices(pipe, old, record)
                     if extra is not None:
-                        extra(pipe)
+                        extra(pipe, old)
                     await pipe.execute()
                     return dict(record)
                 except WatchError:
                     continue
 
-    def _render(self, record: m.Record) -> dict[str, Any]:
-        return m.render_conversation(record, self._now_ms())
-
-    async def create_conversation(
-        self,
-        tenant_id: str,
-        *,
-        agent_id: str,
-        channel: str = "webrtc",
-        direction: str = "inbound",
-        metadata: dict[str, Any] | None = None,
-        caller: dict[str, Any] | None = None,
-        conversation_id: str | None = None,
-        started_at: datetime | None = None,
-    ) -> dict[str, Any]:
-        started = started_at or self._now()
-        conv_id = conversation_id or new_id("conv", to_ms(started))
-        record = m.new_record(tenant_id, conv_id, agent_id=agent_id, channel=channel, direction=direction,
-                              metadata=metadata, caller=caller, started_at=started)
+    async def _insert(self, record: m.Record) -> None:
+        tenant_id, conv_id = record["tenantId"], record["id"]
         if not await self._redis.set(f"{self._p}:owner:{conv_id}", tenant_id, nx=True):
             raise ConversationExists(conv_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._conv(tenant_id, conv_id), orjson.dumps(record))
             self._write_indices(pipe, None, record)
             await pipe.execute()
-        return self._render(record)
-
-    async def get_conversation(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = await self._load(tenant_id, conversation_id)
-        return None if record is None else self._render(record)
-
-    async def update_conversation(self, tenant_id: str, conversation_id: str, patch: dict[str, Any]) -> dict[str, Any] | None:
-        now_ms = self._now_ms()
-        record = await self._mutate(tenant_id, conversation_id, lambda r: m.apply_patch(r, patch, now_ms))
-        return None if record is None else self._render(record)
-
-    async def add_tags(self, tenant_id: str, conversation_id: str, tags: list[str]) -> dict[str, Any] | None:
-        def change(r: m.Record) -> None:
-            r["tags"] = m.dedupe(r["tags"] + [str(t) for t in tags])
-
-        record = await self._mutate(tenant_id, conversation_id, change)
-        return None if record is None else self._render(record)
-
-    async def end_conversation(
-        self, tenant_id: str, conversation_id: str, *, status: str, reason: str, ended_at: datetime | None = None
-    ) -> dict[str, Any] | None:
-        if status not in m.ENDED_STATUSES:
-            raise ValueError(f"status {status!r} does not end a conversation")
-        ended_ms = to_ms(ended_at or self._now())
-
-        def change(r: m.Record) -> None:
-            r["status"] = status
-            r["endReason"] = reason
-            r["endedAtMs"] = max(ended_ms, r["startedAtMs"])
-
-        record = await self._mutate(tenant_id, conversation_id, change)
-        return None if record is None else self._render(record)
 
     async def add_turn(self, tenant_id: str, conversation_id: str, turn: dict[str, Any]) -> None:
         stored = m.stored_turn(turn)
         key = self._conv(tenant_id, conversation_id) + ":turns"
-        await self._mutate(tenant_id, conversation_id, None, lambda p: p.hset(key, stored["turnId"], orjson.dumps(stored)))
+        await self._mutate(tenant_id, conversation_id, None, lambda p, _: p.hset(key, stored["turnId"], orjson.dumps(stored)))
 
     async def _turns(self, tenant_id: str, conversation_id: str) -> list[dict[str, Any]]:
         raw = await self._redis.hvals(self._conv(tenant_id, conversation_id) + ":turns")
         return sorted((_loads(v) for v in raw), key=lambda t: (t["startTime"], t["turnId"]))
 
-    async def get_transcript(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = await self._load(tenant_id, conversation_id)
-        if record is None:
-            return None
-        return m.render_transcript(record, await self._turns(tenant_id, conversation_id), self._now_ms())
+    async def _load_doc(self, tenant_id: str, conversation_id: str, name: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(f"{self._conv(tenant_id, conversation_id)}:{name}")
+        return None if raw is None else dict(_loads(raw))
 
-    async def get_messages(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = await self._load(tenant_id, conversation_id)
-        if record is None:
-            return None
-        return m.render_messages(record, await self._turns(tenant_id, conversation_id))
-
-    async def set_costs(self, tenant_id: str, conversation_id: str, costs: dict[str, Any]) -> None:
-        key = self._conv(tenant_id, conversation_id) + ":costs"
-        await self._mutate(tenant_id, conversation_id, lambda r: r.update(cost=m.cost_summary(costs)),
-                           lambda p: p.set(key, orjson.dumps(costs)))
-
-    async def get_costs(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = await self._load(tenant_id, conversation_id)
-        if record is None:
-            return None
-        raw = await self._redis.get(self._conv(tenant_id, conversation_id) + ":costs")
-        return m.render_costs(record, None if raw is None else _loads(raw))
-
-    async def set_analysis(self, tenant_id: str, conversation_id: str, analysis: dict[str, Any]) -> None:
-        key = self._conv(tenant_id, conversation_id) + ":analysis"
-        await self._mutate(tenant_id, conversation_id, lambda r: r.update(analysis=m.analysis_summary(analysis)),
-                           lambda p: p.set(key, orjson.dumps(analysis)))
-
-    async def get_analysis(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = await self._load(tenant_id, conversation_id)
-        if record is None:
-            return None
-        raw = await self._redis.get(self._conv(tenant_id, conversation_id) + ":analysis")
-        return None if raw is None else m.render_analysis(record, _loads(raw))
-
-    async def set_recording(self, tenant_id: str, conversation_id: str, *, path: str, duration_seconds: float) -> None:
-        info = {"path": path, "durationSeconds": float(duration_seconds), "createdAtMs": self._now_ms()}
-        await self._mutate(tenant_id, conversation_id, lambda r: r.update(recording=info))
-
-    async def get_recording_info(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
-        record = await self._load(tenant_id, conversation_id)
-        return None if record is None or record["recording"] is None else dict(record["recording"])
+    async def _store_doc(
+        self, tenant_id: str, conversation_id: str, name: str, doc: dict[str, Any], change: Callable[[m.Record], None]
+    ) -> None:
+        key = f"{self._conv(tenant_id, conversation_id)}:{name}"
+        await self._mutate(tenant_id, conversation_id, change, lambda p, _: p.set(key, orjson.dumps(doc)))
 
     async def tenant_of(self, conversation_id: str) -> str | None:
         raw = await self._redis.get(f"{self._p}:owner:{conversation_id}")
@@ -236,16 +150,11 @@ class RedisConversationStore:
     async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:
         base = self._conv(tenant_id, conversation_id)
 
-        def extra(pipe: Pipeline) -> None:
+        def extra(pipe: Pipeline, old: m.Record) -> None:
             pipe.delete(base, base + ":turns", base + ":costs", base + ":analysis", f"{self._p}:owner:{conversation_id}")
+            self._write_indices(pipe, old, None)
 
-        record = await self._mutate(tenant_id, conversation_id, None, extra)
-        if record is None:
-            return False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            self._write_indices(pipe, record, None)
-            await pipe.execute()
-        return True
+        return await self._mutate(tenant_id, conversation_id, None, extra) is not None
 
     async def list_conversations(
         self, tenant_id: str, filters: m.ConversationFilter, page: int, page_size: int, sort_by: str, sort_order: str
