@@ -23,10 +23,9 @@ async def healthz(request: Request) -> Response:
 def create_app(conformance: bool = False) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", healthz)]
     if conformance:
-        from hub.conformance import TestHub
-        from hub.signalr.endpoint import hub_routes
+        from hub.conformance import conformance_routes
 
-        routes += hub_routes("/testhub", TestHub, detailed_errors=True)
+        routes += conformance_routes()
     return Starlette(routes=routes)
 
 

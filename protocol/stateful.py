@@ -22,13 +22,13 @@ class ReplayBuffer:
         self.limit_bytes = limit_bytes
         self.next_id = 1
         self.buffered_bytes = 0
-        self._items: deque[tuple[int, bytes]] = deque()
+        self._items: deque[tuple[int, bytes | str]] = deque()
 
     @property
     def full(self) -> bool:
         return self.buffered_bytes >= self.limit_bytes
 
-    def add(self, data: bytes) -> int:
+    def add(self, data: bytes | str) -> int:
         sequence_id = self.next_id
         self.next_id += 1
         self._items.append((sequence_id, data))
@@ -43,7 +43,7 @@ class ReplayBuffer:
     def first_unacked(self) -> int:
         return self._items[0][0] if self._items else self.next_id
 
-    def unacked(self) -> list[bytes]:
+    def unacked(self) -> list[bytes | str]:
         return [data for _, data in self._items]
 
 

@@ -66,16 +66,12 @@ def test_malformed_message_closes_with_protocol_error(client: TestClient) -> Non
 
 def test_idle_connection_gets_keep_alive_pings() -> None:
     from starlette.applications import Starlette
-    from starlette.routing import WebSocketRoute
-    from starlette.websockets import WebSocket
 
     from hub.conformance import TestHub
-    from hub.signalr.websocket_transport import serve_websocket
+    from hub.signalr.endpoint import hub_route
+    from hub.signalr.options import HubOptions
 
-    async def endpoint(ws: WebSocket) -> None:
-        await serve_websocket(ws, TestHub(), keep_alive=0.05)
-
-    app = Starlette(routes=[WebSocketRoute("/h", endpoint)])
+    app = Starlette(routes=[hub_route("/h", TestHub, HubOptions(keep_alive=0.05, heartbeat_interval=0.02))])
     with TestClient(app).websocket_connect("/h") as ws:
         ws.send_text('{"protocol":"json","version":1}\x1e')
         assert ws.receive_text() == "{}\x1e"

@@ -1,0 +1,162 @@
+"""Per-connection outbound queue of pre-encoded frames.
+
+Every message is encoded once per protocol (`OutgoingMessage`) and the same payload object is queued on
+every recipient's queue: `put` is synchronous and never awaits, so fan-out to N connections costs N
+appends, not N awaits. One writer per connection drains the queue and writes several frames as one
+transport message when more than one is waiting (whole records only, as clients require).
+
+Bounds (voicehub-contract.md section 3, "Slow consumers"):
+- droppable frames (live audio) are grouped by a drop key (one per subscription and track); past
+  `max_droppable` frames waiting for one key, the oldest is dropped and `on_drop(key, count)` is called;
+- everything else is never dropped: past `max_bytes` waiting in total, `put` returns False and the
+  connection must be closed (`Close{error, allowReconnect: true}`), the client recovers from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Hashable
+
+from protocol import HubProtocol, TransferFormat
+from protocol.messages import HubMessage, is_trackable
+
+Payload = bytes | str
+"""A framed message: `str` for text protocols (JSON), `bytes` for binary ones (MessagePack)."""
+
+DEFAULT_MAX_QUEUED_BYTES = 1_000_000
+DEFAULT_MAX_DROPPABLE = 25
+"""Frames waiting per drop key before the oldest goes: 25 x 20 ms = 500 ms of audio."""
+MAX_BATCH_BYTES = 64 * 1024
+
+
+class OutgoingMessage:
+    """One hub message with its encodings cached by protocol name: encode once, send to many."""
+
+    __slots__ = ("_payloads", "message", "trackable")
+
+    def __init__(self, message: HubMessage) -> None:
+        self.message = message
+        self.trackable = is_trackable(message)
+        self._payloads: dict[str, Payload] = {}
+
+    def payload(self, protocol: HubProtocol) -> Payload:
+        cached = self._payloads.get(protocol.name)
+        if cached is None:
+            data = protocol.encode(self.message)
+            cached = data.decode("utf-8") if protocol.transfer_format is TransferFormat.TEXT else data
+            self._payloads[protocol.name] = cached
+        return cached
+
+
+class Entry:
+    __slots__ = ("drop_key", "dropped", "payload", "size", "trackable")
+
+    def __init__(self, payload: Payload, trackable: bool, drop_key: Hashable | None) -> None:
+        self.payload = payload
+        self.size = len(payload)
+        self.trackable = trackable
+        self.drop_key = drop_key
+        self.dropped = False
+
+
+class OutboundQueue:
+    def __init__(
+        self,
+        *,
+        max_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
+        max_droppable: int = DEFAULT_MAX_DROPPABLE,
+        on_drop: Callable[[Hashable, int], None] | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_droppable = max_droppable
+        self.on_drop = on_drop
+        self.queued_bytes = 0
+        self.dropped_frames = 0
+        self._entries: deque[Entry] = deque()
+        self._droppable: dict[Hashable, deque[Entry]] = {}
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, payload: Payload, *, trackable: bool, drop_key: Hashable | None = None, force: bool = False) -> bool:
+        """Queue a frame without waiting. False: the hard byte limit was hit (nothing was queued)."""
+        if force:
+            pass
+        elif drop_key is not None:
+            waiting = self._droppable.get(drop_key)
+            if waiting is None:
+                waiting = self._droppable[drop_key] = deque()
+            if len(waiting) >= self.max_droppable:
+                self._drop_oldest(drop_key, waiting)
+        elif self.queued_bytes + len(payload) > self.max_bytes:
+            return False
+        entry = Entry(payload, trackable, drop_key)
+        self._entries.append(entry)
+        self.queued_bytes += entry.size
+        if drop_key is not None:
+            self._droppable[drop_key].append(entry)
+        self._ready.set()
+        return True
+
+    def _drop_oldest(self, key: Hashable, waiting: deque[Entry]) -> None:
+        oldest = waiting.popleft()
+        oldest.dropped = True
+        self.queued_bytes -= oldest.size
+        self.dropped_frames += 1
+        if self.on_drop is not None:
+            self.on_drop(key, 1)
+
+    def wake(self) -> None:
+        """Wake whoever waits in `wait_signal` (new frames, an ack, a close)."""
+        self._ready.set()
+
+    async def wait_signal(self) -> None:
+        """Until `put` or `wake` is called (returns at once if that happened since the last call)."""
+        await self._ready.wait()
+        self._ready.clear()
+
+    def take(self, max_bytes: int = MAX_BATCH_BYTES, *, trackable_allowed: bool = True) -> list[Entry]:
+        """Frames for one transport write (at least one if any waits, then up to `max_bytes`)."""
+        out: list[Entry] = []
+        size = 0
+        entries = self._entries
+        while entries:
+            entry = entries[0]
+            if entry.dropped:
+                entries.popleft()
+                continue
+            if out and size + entry.size > max_bytes:
+                break
+            if entry.trackable and not trackable_allowed:
+                break
+            entries.popleft()
+            if entry.drop_key is not None:
+                waiting = self._droppable.get(entry.drop_key)
+                if waiting:
+                    waiting.popleft()
+                    if not waiting:
+                        del self._droppable[entry.drop_key]
+            self.queued_bytes -= entry.size
+            size += entry.size
+            out.append(entry)
+        return out
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._droppable.clear()
+        self.queued_bytes = 0
+
+
+
+def join_payloads(payloads: list[Payload]) -> Payload:
+    if len(payloads) == 1:
+        return payloads[0]
+    if isinstance(payloads[0], str):
+        return "".join(payloads)  # type: ignore[arg-type]
+    return b"".join(payloads)  # type: ignore[arg-type]
+
+
+def as_bytes(payload: Payload) -> bytes:
+    return payload.encode("utf-8") if isinstance(payload, str) else payload

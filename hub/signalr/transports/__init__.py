@@ -1,0 +1,1 @@
+"""The three SignalR transports over ASGI: WebSockets, Server-Sent Events, long polling."""
