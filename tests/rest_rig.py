@@ -99,6 +99,7 @@ class Rig:
         return self.request("GET", path, who, **kwargs)
 
     def key(self, name: str, tenant: str, scopes: list[str], **kwargs: Any) -> str:
+        kwargs.setdefault("created_at", self.clock())
         plaintext, _ = self.run(self.key_store.create_key, tenant, name=name, scopes=scopes, **kwargs)
         self.keys[name] = plaintext
         return plaintext
