@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 
 from hub.auth.authenticate import authenticate_api_key, authenticate_rest
-from hub.auth.principal import AuthError, Principal
-from hub.rest.problems import Problem
+from hub.auth.principal import ALL_SCOPES, AuthError, Principal
+from hub.rest.problems import Problem, invalid
 from hub.rest.services import RestServices
+from hub.rest.validation import string_list
 
 
 def _problem(error: AuthError) -> Problem:
@@ -42,3 +45,16 @@ def require_unrestricted(principal: Principal) -> None:
     if principal.conversation_id is not None:
         raise Problem(403, "This token is restricted to one conversation and cannot use this endpoint.",
                       slug="conversation-restricted")
+
+
+def requested_scopes(body: dict[str, Any], holder: Principal, *, min_items: int = 0) -> frozenset[str]:
+    """The body's `scopes`: known scopes (else 400), all held by the caller (else 403: no escalation)."""
+    wanted = frozenset(string_list(body, "scopes", min_items=min_items, max_items=len(ALL_SCOPES)))
+    unknown = sorted(wanted - ALL_SCOPES)
+    if unknown:
+        raise invalid(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(ALL_SCOPES))}.")
+    beyond = sorted(wanted - holder.scopes)
+    if beyond:
+        raise Problem(403, f"The credential does not hold the scope(s) {', '.join(beyond)}, so it cannot grant them.",
+                      slug="insufficient-scope")
+    return wanted

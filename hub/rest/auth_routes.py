@@ -6,11 +6,12 @@ from starlette.responses import Response
 
 from hub.auth.authenticate import bearer_token
 from hub.auth.keys import hash_key
-from hub.auth.principal import ALL_SCOPES, Principal
+from hub.auth.principal import Principal
+from hub.rest.auth_deps import requested_scopes
 from hub.rest.endpoint import Call, Endpoint
-from hub.rest.problems import Problem, invalid
+from hub.rest.problems import invalid
 from hub.rest.responses import json_response
-from hub.rest.validation import CONVERSATION_ID_PATTERN, check_fields, int_field, read_json_object, string_field, string_list
+from hub.rest.validation import CONVERSATION_ID_PATTERN, check_fields, int_field, read_json_object, string_field
 from hub.store.timefmt import parse_iso
 
 TOKEN_FIELDS = {"scopes", "conversationId", "ttlSeconds"}
@@ -21,16 +22,7 @@ async def issue_token(call: Call) -> Response:
     services = call.services
     body = await read_json_object(call.request, optional=True)
     check_fields(body, TOKEN_FIELDS)
-    scopes = key.scopes
-    if body.get("scopes") is not None:
-        wanted = set(string_list(body, "scopes", max_items=len(ALL_SCOPES)))
-        unknown = sorted(wanted - ALL_SCOPES)
-        if unknown:
-            raise invalid(f"Unknown scope(s): {', '.join(unknown)}.")
-        beyond = sorted(wanted - key.scopes)
-        if beyond:
-            raise Problem(403, f"The API key does not hold the scope(s) {', '.join(beyond)}.", slug="insufficient-scope")
-        scopes = frozenset(wanted)
+    scopes = key.scopes if body.get("scopes") is None else requested_scopes(body, key)
     conversation = string_field(body, "conversationId", max_length=80, nullable=True)
     if conversation is not None and not CONVERSATION_ID_PATTERN.match(conversation):
         raise invalid("'conversationId' must look like conv_<letters and digits>.")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from hub.auth.principal import ALL_SCOPES
-from hub.rest.auth_deps import require_unrestricted
+from hub.rest.auth_deps import requested_scopes, require_unrestricted
 from hub.rest.endpoint import Call, Endpoint
-from hub.rest.problems import Problem, invalid, not_found
+from hub.rest.problems import invalid, not_found
 from hub.rest.responses import json_response, no_content, page_envelope
-from hub.rest.validation import check_fields, query_choice, query_int, read_json_object, string_field, string_list
+from hub.rest.validation import check_fields, query_choice, query_int, read_json_object, string_field
 from hub.store.timefmt import parse_iso
 
 KEY_FIELDS = {"name", "scopes", "expiresAt", "environment"}
@@ -23,13 +22,7 @@ async def create_key(call: Call) -> Response:
     name = (string_field(body, "name", max_length=100) or "").strip()
     if not name:
         raise invalid("'name' must not be empty.")
-    scopes = set(string_list(body, "scopes", min_items=1, max_items=len(ALL_SCOPES)))
-    unknown = sorted(scopes - ALL_SCOPES)
-    if unknown:
-        raise invalid(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(ALL_SCOPES))}.")
-    beyond = sorted(scopes - principal.scopes)
-    if beyond:
-        raise Problem(403, f"A key cannot grant scopes its creator lacks: {', '.join(beyond)}.", slug="insufficient-scope")
+    scopes = requested_scopes(body, principal, min_items=1)
     expires_text = string_field(body, "expiresAt", max_length=40, nullable=True)
     expires_at = None
     if expires_text is not None:
