@@ -30,15 +30,15 @@ class MixResult:
 def mix(a: npt.NDArray[np.int16], b: npt.NDArray[np.int16]) -> MixResult:
     if a.shape != b.shape:
         raise ValueError(f"cannot mix tracks of {a.size} and {b.size} samples; align them first")
-    total = a.astype(np.int32)
-    total += b
-    over = np.abs(total) > KNEE
-    limited = int(np.count_nonzero(over))
-    if not limited:
+    total = np.add(a, b, dtype=np.int32)
+    magnitude = np.abs(total)
+    if magnitude.size == 0 or magnitude.max() <= KNEE:
         return MixResult(total.astype(np.int16), 0, 0)
+    over = magnitude > KNEE
+    limited = int(np.count_nonzero(over))
     loud = total[over]
     overflowed = int(np.count_nonzero((loud > PEAK) | (loud < -PEAK - 1)))
-    magnitude = np.abs(loud).astype(np.float64) - KNEE
-    shaped = KNEE + _HEADROOM * np.tanh(magnitude / _HEADROOM)
+    excess = magnitude[over].astype(np.float64) - KNEE
+    shaped = KNEE + _HEADROOM * np.tanh(excess / _HEADROOM)
     total[over] = np.copysign(np.rint(shaped), loud).astype(np.int32)
     return MixResult(total.astype(np.int16), limited, overflowed)
