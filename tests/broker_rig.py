@@ -10,7 +10,7 @@ import pytest
 
 from hub.broker.base import Broker
 
-KINDS = [pytest.param("memory", id="memory")]
+KINDS = [pytest.param("memory", id="memory"), pytest.param("redis", id="redis")]
 
 
 def broker_url(kind: str, request: pytest.FixtureRequest) -> str | None:
@@ -28,7 +28,6 @@ async def open_broker(url: str | None, **options: Any) -> AsyncIterator[Broker]:
     else:
         from hub.broker.redis_broker import RedisBroker
 
-        options.setdefault("node_id", "test")
         broker = RedisBroker(url, **options)
     await broker.start()
     try:
