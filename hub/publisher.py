@@ -49,6 +49,7 @@ class Publisher:
         self.frame = 0
         self._pending = b""
         self._samples = 0  # agent samples published: the agent track's own timeline
+        self._origin_ms = 0
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return {"type": kind, "conversationId": self.conversation_id, **fields, "timestamp": now_iso()}
@@ -67,8 +68,9 @@ class Publisher:
             await self._frame(pending + b"\0" * (FRAME_BYTES - len(pending)))
 
     async def _frame(self, chunk: bytes) -> None:
-        elapsed_ms = int((time.monotonic() - self.started) * 1000)
-        timestamp = max(elapsed_ms, self._samples * 1000 // AGENT_RATE) if self.frame == 0 else self._samples * 1000 // AGENT_RATE
+        if self.frame == 0:
+            self._origin_ms = int((time.monotonic() - self.started) * 1000)  # agent track starts when it first speaks
+        timestamp = self._origin_ms + self._samples * 1000 // AGENT_RATE
         await self.broker.publish_audio(self.conversation_id, {
             "conversationId": self.conversation_id, "track": "agent", "frame": self.frame, "encoding": "pcm_s16le",
             "sampleRate": AGENT_RATE, "channels": 1, "timestampMs": timestamp, "data": chunk})
