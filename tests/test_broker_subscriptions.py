@@ -106,3 +106,27 @@ def test_outage_gap_and_recovery(fresh_redis: RedisServer) -> None:
             ctl.close()
 
     asyncio.run(main())
+
+
+def test_deaf_connection_detected(fresh_redis: RedisServer) -> None:
+    """A frozen Redis (SIGSTOP: sockets open, no answers) makes the broker not ready and publishing fail in bounded time."""
+    import os
+    import signal
+
+    async def main() -> None:
+        async with open_broker(fresh_redis.url, command_timeout=0.5) as broker:
+            live = Recorder()
+            sub = broker.subscribe_conversation("conv_1", live)
+            await sub.ready()
+            assert fresh_redis.proc is not None
+            os.kill(fresh_redis.proc.pid, signal.SIGSTOP)
+            try:
+                await eventually(lambda: not broker.ready, 6, "deaf connection noticed")
+                with pytest.raises(BrokerUnavailable):
+                    await broker.publish_event("conv_1", {"type": "status"})
+            finally:
+                os.kill(fresh_redis.proc.pid, signal.SIGCONT)
+            await eventually(lambda: broker.ready and live.gaps == ["broker_outage"], 10, "recovered")
+            sub.close()
+
+    asyncio.run(main())
