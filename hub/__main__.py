@@ -1,49 +1,96 @@
-"""`python -m hub`: the command line (voicehub-contract.md section 7)."""
+"""`python -m hub`: the command line (voicehub-contract.md section 7). Every flag has a VOICEHUB_* variable."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from hub.config import HubConfig, env
 
 
-def _env(flag: str, default: str | None) -> str | None:
-    return os.environ.get("VOICEHUB_" + flag.upper().replace("-", "_"), default)
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.app import create_app
+
+    config = HubConfig.from_env(host=args.host, port=args.port, redis_url=args.redis_url, agent=args.agent,
+                                demo=args.demo, conformance=args.conformance or None, data_dir=args.data_dir)
+    app = create_app(config)
+    mode = f"Redis at {config.redis_url}" if config.redis_url else "embedded in-memory broker and store"
+    print(f"VoiceHub listening on http://{config.host}:{config.port} ({mode}; agent: {config.agent})", flush=True)
+    print(f"  dashboard: http://{config.host}:{config.port}/dashboard   hub: /hubs/voice   REST: /api/v1", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=1024 * 1024,
+                timeout_graceful_shutdown=int(config.drain_grace) + 5)
+    return 0
 
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+def _agent(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hub.agent.__main__ import main as agent_main
+
+    if not args.redis_url:
+        print("error: the agent process needs --redis-url (or VOICEHUB_REDIS_URL); without Redis, "
+              "`serve` runs the echo agent in-process", file=sys.stderr)
+        return 2
+    asyncio.run(agent_main(args.redis_url, env("prefix", "voicehub") or "voicehub"))
+    return 0
 
 
-def create_app(conformance: bool = False) -> Starlette:
-    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", healthz)]
-    if conformance:
-        from hub.conformance import conformance_routes
+def _simulate(args: argparse.Namespace) -> int:
+    from hub.simulate.cli import simulate_main
 
-        routes += conformance_routes()
-    return Starlette(routes=routes)
+    return simulate_main(args)
+
+
+def _keys(argv: list[str]) -> int:
+    from hub.auth.cli import keys_cli
+
+    redis_url = env("redis-url")
+    for i, arg in enumerate(argv):
+        if arg == "--redis-url" and i + 1 < len(argv):
+            redis_url = argv[i + 1]
+            argv = argv[:i] + argv[i + 2:]
+            break
+    return keys_cli(argv, redis_url, env("prefix", "voicehub") or "voicehub")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["keys"]:
+        return _keys(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m hub")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the hub")
-    serve.add_argument("--host", default=_env("host", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(_env("port", "8000") or "8000"))
-    serve.add_argument("--redis-url", default=_env("redis-url", None))
-    serve.add_argument("--conformance", action="store_true", help="also mount the SignalR conformance app (/testhub)")
+    serve.add_argument("--host", default=env("host", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(env("port", "8000") or "8000"))
+    serve.add_argument("--redis-url", default=env("redis-url"))
+    serve.add_argument("--agent", choices=("echo", "none"), default=env("agent"),
+                       help="in-process reference agent (default: echo without Redis, none with it)")
+    serve.add_argument("--demo", type=int, default=int(env("demo", "0") or "0"), help="run N simulated callers")
+    serve.add_argument("--data-dir", default=env("data-dir", "data"))
+    serve.add_argument("--conformance", action="store_true", default=env("conformance", "") in ("1", "true"),
+                       help="also mount the SignalR conformance app (/testhub ...)")
+    serve.add_argument("--log-level", default=env("log-level", "info"))
+    agent = sub.add_parser("agent", help="run the reference echo agent against Redis")
+    agent.add_argument("--redis-url", default=env("redis-url"))
+    simulate = sub.add_parser("simulate", help="simulated callers against a hub")
+    simulate.add_argument("--url", default=env("url", "http://127.0.0.1:8000"))
+    simulate.add_argument("--key", default=env("key"))
+    simulate.add_argument("--calls", type=int, default=1)
+    simulate.add_argument("--duration", type=float, default=20.0)
+    simulate.add_argument("--agent-id", default="agt_simulated")
+    sub.add_parser("keys", help="manage API keys: keys create|list|revoke ... (see `python -m hub keys --help`)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
-        import uvicorn
-
-        print(f"VoiceHub listening on http://{args.host}:{args.port}", flush=True)
-        uvicorn.run(create_app(args.conformance), host=args.host, port=args.port, log_level="info")
-    return 0
+        return _serve(args)
+    if args.command == "agent":
+        return _agent(args)
+    if args.command == "simulate":
+        return _simulate(args)
+    return 2
 
 
 if __name__ == "__main__":

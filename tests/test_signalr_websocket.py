@@ -7,7 +7,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from hub.__main__ import create_app
+from hub.app import create_app
 from protocol import CompletionMessage, InvocationMessage, MessagePackHubProtocol
 
 

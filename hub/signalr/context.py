@@ -139,6 +139,7 @@ class HubConnectionContext:
                         if entry.trackable:
                             replay.add(entry.payload)
                 self.last_sent = time.monotonic()
+                self.manager.metrics_frames_out += len(entries)
                 return join_payloads([entry.payload for entry in entries])
             if (self.closing and not len(self.queue)) or self.state is State.CLOSED:
                 return None

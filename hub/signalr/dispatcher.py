@@ -10,7 +10,7 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from hub.signalr.hub import Hub, HubError, MethodInfo
+from hub.signalr.hub import Hub, HubError, MethodInfo, ReplyThen
 from hub.signalr.streams import UploadStream
 from protocol import (
     CancelInvocationMessage,
@@ -121,7 +121,7 @@ class Dispatcher:
         if len(message.stream_ids) != len(method.uploads):
             raise HubError(f"Client sent {len(message.stream_ids)} stream(s), Hub method expects {len(method.uploads)}.")
         args = list(message.arguments)
-        if len(args) + len(method.uploads) != method.parameters:
+        if not method.required <= len(args) + len(method.uploads) <= method.parameters:
             raise TypeError("argument count")
         for index, stream_id, upload in zip(method.uploads, message.stream_ids, uploads, strict=True):
             if upload is None:
@@ -202,9 +202,13 @@ class Dispatcher:
             return
         finally:
             self._drop_uploads(message)
-        if invocation_id is None:
-            return
-        self._reply(CompletionMessage(invocation_id) if method.void else CompletionMessage.with_result(invocation_id, result))
+        then = None
+        if isinstance(result, ReplyThen):
+            result, then = result.result, result.then
+        if invocation_id is not None:
+            self._reply(CompletionMessage(invocation_id) if method.void else CompletionMessage.with_result(invocation_id, result))
+        if then is not None:
+            then()
 
     def _start_stream(self, message: StreamInvocationMessage, uploads: list[UploadStream[Any] | None]) -> None:
         invocation_id = message.invocation_id

@@ -29,6 +29,15 @@ def hub_method(name: str | None = None, *, requires: str | None = None) -> Calla
     return mark
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyThen:
+    """Return this from a hub method to run `then()` right after its Completion is queued (e.g. to release
+    live events held back until a snapshot reply has gone out, so the client sees the snapshot first)."""
+
+    result: Any
+    then: Callable[[], None]
+
+
 class HubError(Exception):
     """Like .NET's HubException: its message reaches the client even with detailed errors off."""
 
@@ -39,6 +48,7 @@ class MethodInfo:
     fn: Callable[..., Any]
     streaming: bool  # an async generator: answers a StreamInvocation with StreamItems
     parameters: int  # every parameter but self, uploads included
+    required: int  # parameters without a default value
     uploads: tuple[int, ...]  # indexes of parameters that are client-to-server streams
     void: bool  # returns None: the Completion carries no result
     requires: str | None
@@ -58,6 +68,7 @@ def _describe(name: str, requires: str | None, fn: Callable[..., Any]) -> Method
         fn=fn,
         streaming=inspect.isasyncgenfunction(fn),
         parameters=len(params),
+        required=sum(1 for p in params if p.default is inspect.Parameter.empty),
         uploads=uploads,
         void=returns in (None, "None"),
         requires=requires,

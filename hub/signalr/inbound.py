@@ -50,6 +50,7 @@ async def receive(connection: HubConnectionContext, data: bytes) -> bool:
         log.info("connection %s: protocol error: %s", connection.connection_id, exc)
         connection.close(exc.close_text)
         return False
+    connection.manager.metrics_messages_in += len(events)
     for event in events:
         if isinstance(event, HandshakeCompleted):
             await _open(connection, event)

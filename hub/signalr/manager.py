@@ -31,6 +31,8 @@ class ConnectionManager:
         self.metrics_dropped_frames = 0
         self.metrics_slow_consumers = 0
         self.metrics_connections_total = 0
+        self.metrics_messages_in = 0
+        self.metrics_frames_out = 0
         self.draining = False
 
     # --- lifecycle --------------------------------------------------------------------------------

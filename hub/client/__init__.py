@@ -1,0 +1,1 @@
+"""Python clients for VoiceHub (SignalR over WebSockets)."""

@@ -1,0 +1,257 @@
+"""Caller mode (Voisnap-compatible VoiceHub, contract section 2): one session per conversation.
+
+The caller's node owns the conversation: it creates it in the store, publishes caller audio and
+lifecycle events through the broker, persists final turns and cost/analysis updates coming from the
+agent pipeline, forwards agent audio and transcripts to the caller, and ends the conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from hub.audio.pcm import AudioInvalid, as_int16, payload_from_argument, to_bytes
+from hub.audio.resample import Resampler
+from hub.signalr.hub import HubError
+from hub.signalr.ids import new_id
+from hub.voice.payloads import now_iso, transcription
+from protocol.json_codec import iso_z
+
+if TYPE_CHECKING:
+    from hub.auth.principal import Principal
+    from hub.signalr.context import HubConnectionContext
+    from hub.voice.services import VoiceServices
+
+log = logging.getLogger("hub.voice")
+
+END_REASONS = ("user_ended", "timeout", "transfer_complete")
+DTMF_DIGITS = frozenset("0123456789*#")
+INPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 16000, "channels": 1}
+OUTPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 24000, "channels": 1}
+CALLER_FRAME_BYTES = 640  # 20 ms at 16 kHz
+STORE_UPDATE_TYPES = ("cost", "analysis", "status")
+
+
+class CallerSession:
+    def __init__(self, services: VoiceServices, principal: Principal, conversation: dict[str, Any]) -> None:
+        self.services = services
+        self.principal = principal
+        self.tenant_id = principal.tenant_id
+        self.conversation = conversation
+        self.conversation_id: str = conversation["id"]
+        self.agent_id: str = conversation["agentId"]
+        self.session_id = "sess_" + new_id()
+        self.connection: HubConnectionContext | None = None
+        self.started = time.monotonic()
+        self.samples_in = 0  # caller samples received (timeline of the caller track)
+        self.frames_in = 0
+        self.resume_before: float | None = None
+        self.ended = False
+        self.pending_audio: deque[bytes] = deque(maxlen=services.settings.queued_agent_audio_frames)
+        self._expiry: asyncio.TimerHandle | None = None
+        self._bucket = (time.monotonic(), 0)
+        self._supervisor_resampler = Resampler(16000, 24000)
+        self.barged = False
+        self.feed = services.feeds.feed(self.conversation_id)
+        self.feed.listeners.append(self)
+        self._control = services.broker.subscribe_control(self.conversation_id, self._on_control)
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    @classmethod
+    async def start(cls, services: VoiceServices, principal: Principal, agent_id: str,
+                    metadata: dict[str, Any]) -> CallerSession:
+        channel = metadata.get("channel", "webrtc")
+        conversation = await services.store.create_conversation(
+            principal.tenant_id, agent_id=agent_id, channel=channel, direction=metadata.get("direction", "inbound"),
+            metadata={k: v for k, v in metadata.items() if k not in ("channel", "direction")} or None)
+        session = cls(services, principal, conversation)
+        services.sessions[session.session_id] = session
+        await session.feed.ready()
+        await services.broker.publish_event(session.conversation_id, {
+            "type": "started", "conversationId": session.conversation_id, "tenantId": session.tenant_id,
+            "agentId": agent_id, "conversation": conversation, "timestamp": now_iso()}, lifecycle=True)
+        return session
+
+    def attach(self, connection: HubConnectionContext, *, resumed: bool) -> None:
+        self.connection = connection
+        self.resume_before = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        connection.send_message(_event("SessionStarted", {
+            "sessionId": self.session_id, "conversationId": self.conversation_id, "agentId": self.agent_id,
+            "resumed": resumed, "inputFormat": INPUT_FORMAT, "outputFormat": OUTPUT_FORMAT}))
+        while self.pending_audio:
+            connection.send_message(_event("AudioReceived", self.pending_audio.popleft()))
+
+    def detach(self) -> None:
+        """The caller's connection ended: keep the session until resume_before, or end it now."""
+        self.connection = None
+        if self.ended:
+            return
+        now = time.monotonic()
+        if self.resume_before is not None and self.resume_before > now:
+            loop = asyncio.get_running_loop()
+            self._expiry = loop.call_later(self.resume_before - now, self._expired)
+            return
+        self.services.spawn(self.end("abandoned", "disconnected"))
+
+    def _expired(self) -> None:
+        self._expiry = None
+        if self.connection is None and not self.ended:
+            self.services.spawn(self.end("abandoned", "resume_expired"))
+
+    def request_reconnection(self) -> dict[str, Any]:
+        window = self.services.settings.resume_window
+        self.resume_before = time.monotonic() + window
+        return {"sessionId": self.session_id,
+                "resumeBefore": iso_z((datetime.now(UTC) + timedelta(seconds=window)).replace(microsecond=0))}
+
+    async def end(self, status: str, reason: str, *, close: bool = True) -> None:
+        """End the conversation. `close=False` leaves closing the caller's connection to the caller of this
+        method (EndSessionAsync closes it right after its Completion went out)."""
+        if self.ended:
+            return
+        self.ended = True
+        services = self.services
+        services.sessions.pop(self.session_id, None)
+        ended = await services.store.end_conversation(self.tenant_id, self.conversation_id, status=status, reason=reason)
+        duration = (ended or {}).get("durationSeconds", round(time.monotonic() - self.started))
+        ended_at = (ended or {}).get("endedAt") or now_iso()
+        try:
+            await services.broker.publish_event(self.conversation_id, {
+                "type": "ended", "conversationId": self.conversation_id, "tenantId": self.tenant_id,
+                "status": status, "reason": reason, "endedAt": ended_at, "durationSeconds": duration}, lifecycle=True)
+            await services.broker.expire_history(self.conversation_id)
+        except Exception:
+            log.exception("conversation %s: publishing its end failed", self.conversation_id)
+        connection = self.connection
+        if connection is not None:
+            connection.send_message(_event("SessionEnded", {
+                "sessionId": self.session_id, "conversationId": self.conversation_id, "reason": reason,
+                "status": status, "durationSeconds": duration}))
+            if close:
+                connection.close(None, allow_reconnect=False)
+        self._unsubscribe()
+
+    def _unsubscribe(self) -> None:
+        if self in self.feed.listeners:
+            self.feed.listeners.remove(self)
+        self.services.feeds.release(self.conversation_id)
+        close = getattr(self._control, "close", None)
+        if close is not None:
+            result = close()
+            if asyncio.iscoroutine(result):
+                self.services.spawn(result)
+
+    async def shutdown(self) -> None:
+        """Node shutdown: the session cannot outlive the process."""
+        await self.end("abandoned", "server_shutdown")
+
+    # --- caller -> hub ---------------------------------------------------------------------------------
+    def _rate_ok(self, size: int) -> bool:
+        start, used = self._bucket
+        now = time.monotonic()
+        if now - start >= 1.0:
+            self._bucket = (now, size)
+            return True
+        if used + size > self.services.settings.max_audio_bytes_per_second:
+            return False
+        self._bucket = (start, used + size)
+        return True
+
+    async def send_audio(self, argument: Any) -> None:
+        try:
+            data = payload_from_argument(argument)
+        except AudioInvalid as exc:
+            self.error("audio_invalid", str(exc))
+            return
+        if not self._rate_ok(len(data)):
+            self.error("rate_limited", "Audio is arriving faster than 3x real time; this chunk was dropped.")
+            return
+        timestamp = self.samples_in // 16
+        self.samples_in += len(data) // 2
+        frame = self.frames_in
+        self.frames_in += max(1, len(data) // CALLER_FRAME_BYTES)
+        try:
+            await self.services.broker.publish_audio(self.conversation_id, {
+                "conversationId": self.conversation_id, "track": "caller", "frame": frame, "encoding": "pcm_s16le",
+                "sampleRate": 16000, "channels": 1, "timestampMs": timestamp, "data": data})
+        except Exception as exc:
+            self.error("broker_unavailable", f"Audio could not be delivered: {exc}")
+
+    async def send_dtmf(self, digit: Any) -> None:
+        if not isinstance(digit, str) or len(digit) != 1 or digit not in DTMF_DIGITS:
+            raise HubError("DTMF digit must be one of 0-9, * or #.")
+        broker = self.services.broker
+        await broker.publish_event(self.conversation_id, {
+            "type": "dtmf", "conversationId": self.conversation_id, "digit": digit, "timestamp": now_iso()})
+        await broker.publish_control(self.conversation_id, {"type": "dtmf", "conversationId": self.conversation_id,
+                                                            "digit": digit})
+
+    def error(self, code: str, message: str) -> None:
+        if self.connection is not None:
+            self.connection.send_message(_event("Error", {"code": code, "message": message}))
+
+    # --- pipeline -> caller ------------------------------------------------------------------------------
+    def on_feed_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "transcript":
+            turn = transcription(event)
+            if self.connection is not None:
+                self.connection.send_message(_event("Transcription", turn))
+            if turn["isFinal"]:
+                self.services.spawn(self.services.store.add_turn(self.tenant_id, self.conversation_id, turn))
+        elif kind in STORE_UPDATE_TYPES:
+            self.services.spawn(self._apply_update(event))
+
+    async def _apply_update(self, event: dict[str, Any]) -> None:
+        store = self.services.store
+        kind = event.get("type")
+        if kind == "cost" and isinstance(event.get("costs"), dict):
+            await store.set_costs(self.tenant_id, self.conversation_id, event["costs"])
+        elif kind == "analysis" and isinstance(event.get("analysis"), dict):
+            await store.set_analysis(self.tenant_id, self.conversation_id, event["analysis"])
+        elif kind == "status" and isinstance(event.get("patch"), dict):
+            await store.update_conversation(self.tenant_id, self.conversation_id, event["patch"])
+        conversation = await store.get_conversation(self.tenant_id, self.conversation_id)
+        if conversation is not None and not self.ended:
+            await self.services.broker.publish_event(self.conversation_id, {
+                "type": "updated", "conversationId": self.conversation_id, "tenantId": self.tenant_id,
+                "conversation": conversation, "timestamp": now_iso()}, lifecycle=True)
+
+    def on_feed_audio(self, frame: dict[str, Any]) -> None:
+        if frame.get("track") != "agent" or self.barged:
+            return
+        data = frame.get("data")
+        if isinstance(data, bytes | bytearray | memoryview):
+            self._play(bytes(data))
+
+    def _play(self, pcm24k: bytes) -> None:
+        if self.connection is not None:
+            self.connection.send_message(_event("AudioReceived", pcm24k), drop_key=(self.conversation_id, "playout"))
+        else:
+            self.pending_audio.append(pcm24k)
+
+    def _on_control(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "supervisor_audio" and isinstance(message.get("data"), bytes | bytearray):
+            samples = as_int16(bytes(message["data"]))
+            self._play(to_bytes(self._supervisor_resampler.process(samples)))
+        elif kind == "barge":
+            self.barged = True
+        elif kind == "release":
+            self.barged = False
+        elif kind == "end":
+            reason = str(message.get("reason") or "supervisor_ended")[:100]
+            self.services.spawn(self.end("completed", reason))
+
+
+def _event(target: str, payload: Any) -> Any:
+    from protocol import InvocationMessage
+
+    return InvocationMessage(target, [payload])

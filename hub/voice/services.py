@@ -1,0 +1,117 @@
+"""What VoiceHub connections share on one node: store, broker, tokens, feeds, sessions, presence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hub.voice.feed import FeedRegistry
+
+if TYPE_CHECKING:
+    from hub.auth.tokens import TokenService
+    from hub.broker.base import Broker
+    from hub.store.base import ConversationStore
+    from hub.voice.caller import CallerSession
+    from hub.voice.monitor import MonitorState
+
+log = logging.getLogger("hub.voice")
+
+
+@dataclass
+class VoiceSettings:
+    resume_window: float = 30.0  # RequestReconnectionAsync: how long a session survives a disconnect
+    max_audio_bytes_per_second: int = 96_000  # caller audio: 3x real time of PCM16 16 kHz, then rate_limited
+    max_subscriptions: int = 200  # conversations one monitor connection may watch
+    max_whisper_chars: int = 2000
+    queued_agent_audio_frames: int = 1500  # 30 s of agent audio kept for a detached, resumable session
+    barge_lease_seconds: float = 60.0
+    data_dir: str = "data"
+    recordings: bool = True
+
+
+@dataclass
+class Presence:
+    """Who watches which conversation on this node: {conversation: {connection id: entry}}."""
+
+    watchers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, conversation_id: str, connection_id: str, entry: dict[str, Any]) -> bool:
+        current = self.watchers.setdefault(conversation_id, {})
+        changed = current.get(connection_id) != entry
+        current[connection_id] = entry
+        return changed
+
+    def remove(self, conversation_id: str, connection_id: str) -> bool:
+        current = self.watchers.get(conversation_id)
+        if current is None or connection_id not in current:
+            return False
+        del current[connection_id]
+        if not current:
+            del self.watchers[conversation_id]
+        return True
+
+    def of(self, conversation_id: str) -> list[dict[str, Any]]:
+        return list(self.watchers.get(conversation_id, {}).values())
+
+
+class VoiceServices:
+    def __init__(self, store: ConversationStore, broker: Broker, tokens: TokenService,
+                 settings: VoiceSettings | None = None, *, on_recording: Callable[..., Any] | None = None) -> None:
+        self.store = store
+        self.broker = broker
+        self.tokens = tokens
+        self.settings = settings or VoiceSettings()
+        self.feeds = FeedRegistry(broker)
+        self.sessions: dict[str, CallerSession] = {}  # by session id
+        self.monitors: set[MonitorState] = set()
+        self.presence = Presence()
+        self.barges: dict[str, tuple[str, str]] = {}  # conversation -> (connection id, user) held on this node
+        self._lifecycle: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    # --- SubscribeAll: one lifecycle subscription per node ------------------------------------------
+    def add_monitor_all(self, monitor: MonitorState) -> None:
+        self.monitors.add(monitor)
+        if self._lifecycle is None:
+            self._lifecycle = self.broker.subscribe_lifecycle(self._on_lifecycle)
+
+    def remove_monitor_all(self, monitor: MonitorState) -> None:
+        self.monitors.discard(monitor)
+        if not self.monitors and self._lifecycle is not None:
+            close = getattr(self._lifecycle, "close", None)
+            self._lifecycle = None
+            if close is not None:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    self.spawn(result)
+
+    def _on_lifecycle(self, event: dict[str, Any]) -> None:
+        for monitor in list(self.monitors):
+            try:
+                monitor.on_lifecycle(event)
+            except Exception:
+                log.exception("lifecycle event for a monitor failed")
+
+    async def close(self) -> None:
+        for session in list(self.sessions.values()):
+            with contextlib.suppress(Exception):
+                await session.shutdown()
+        await self.feeds.close()
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
