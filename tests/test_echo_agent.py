@@ -9,7 +9,7 @@ import pytest
 
 from hub.agent.echo import run_echo_agent
 from tests.broker_rig import KINDS, Recorder, broker_url, open_broker
-from tests.support.timing import eventually
+from tests.support.timing import eventually, wait_for
 
 
 def _caller_frames(seconds: float, amplitude: float) -> list[bytes]:
@@ -26,11 +26,12 @@ def test_echo_agent_answers_speech(kind: str, request: pytest.FixtureRequest) ->
     async def main() -> None:
         async with open_broker(url) as broker:
             stop = asyncio.Event()
-            agent = asyncio.get_running_loop().create_task(run_echo_agent(broker, stop))
+            listening = asyncio.Event()
+            agent = asyncio.get_running_loop().create_task(run_echo_agent(broker, stop, listening))
             live = Recorder()
             sub = broker.subscribe_conversation("conv_1", live)
             await sub.ready()
-            await asyncio.sleep(0.3)  # the agent's lifecycle subscription; confirmed within ~50 ms
+            await wait_for(listening.wait(), 5)
             await broker.publish_event("conv_1", {"type": "started", "conversationId": "conv_1"}, lifecycle=True)
             await eventually(lambda: any(f["track"] == "agent" for f in live.frames), 5, "greeting audio")
             frames = _caller_frames(1.0, 8000) + _caller_frames(0.8, 0)

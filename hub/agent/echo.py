@@ -33,13 +33,24 @@ MAX_UTTERANCE_S = 30.0
 GREETING = "Hello, this is the VoiceHub echo agent. Say something and I will repeat it."
 
 
+_greeting: bytes | None = None
+
+
 async def greeting_audio() -> bytes:
-    """PCM16 24 kHz mono: espeak-ng speech when available, else a 0.4 s 440 Hz tone."""
+    """The greeting as PCM16 24 kHz mono, rendered once per process (calls that start together may render twice)."""
+    global _greeting
+    if _greeting is None:
+        _greeting = await _render_greeting()
+    return _greeting
+
+
+async def _render_greeting() -> bytes:
+    """espeak-ng speech when available, else a 0.4 s 440 Hz tone."""
     exe = shutil.which("espeak-ng")
     if exe is not None:
+        proc = await asyncio.create_subprocess_exec(exe, "--stdout", GREETING, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.DEVNULL)
         try:
-            proc = await asyncio.create_subprocess_exec(exe, "--stdout", GREETING, stdout=asyncio.subprocess.PIPE,
-                                                        stderr=asyncio.subprocess.DEVNULL)
             out, _ = await asyncio.wait_for(proc.communicate(), 10)
             with wave.open(io.BytesIO(out)) as wav:
                 rate, samples = wav.getframerate(), np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
@@ -47,6 +58,10 @@ async def greeting_audio() -> bytes:
             return np.interp(positions, np.arange(len(samples)), samples.astype(np.float32)).astype("<i2").tobytes()
         except Exception:
             log.warning("espeak-ng failed; greeting with a tone", exc_info=True)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
     t = np.arange(int(0.4 * 24000)) / 24000
     return (np.sin(2 * np.pi * 440 * t) * 6000).astype("<i2").tobytes()
 
@@ -126,8 +141,9 @@ class EchoConversation:
     async def _answer(self, spoken: float) -> None:
         assert self.turn_id is not None
         start, end = self.start_sample / 16000, (self.heard - self.silence) / 16000
-        await self.pub.send_transcript("user", f"[speech {spoken:.1f} s]", is_final=True, turn_id=self.turn_id,
-                                       start_time=start, end_time=end, confidence=1.0)
+        text = f"[speech {spoken:.1f} s]"
+        await self.pub.send_transcript("user", text, is_final=True, turn_id=self.turn_id, start_time=start, end_time=end,
+                                       confidence=1.0, words=word_timings(text, start, end))
         speech = b"".join(self.utterance)
         speech = speech[: len(speech) - self.silence * 2] if self.silence * 2 < len(speech) else speech
         self.turn_id = None
@@ -142,14 +158,22 @@ class EchoConversation:
             await self.pub.send_transcript("agent", " ".join(words[:n]), is_final=False, turn_id=agent_turn,
                                            start_time=now, end_time=now, confidence=1.0)
         await self.pub.send_transcript("agent", reply, is_final=True, turn_id=agent_turn, start_time=now,
-                                       end_time=now + spoken, confidence=1.0)
+                                       end_time=now + spoken, confidence=1.0, words=word_timings(reply, now, now + spoken))
         echoed = resample(np.frombuffer(speech, dtype="<i2").astype(np.int16), 16000, 24000)
         self.queue_audio(echoed.astype("<i2").tobytes())
         await self.pub.send_cost({"totalCost": round(0.002 * self.turns, 4), "currency": "USD"})
 
 
-async def run_echo_agent(broker: Broker, stop: asyncio.Event) -> None:
-    """Answer every conversation that starts until `stop` is set."""
+def word_timings(text: str, start: float, end: float) -> list[dict[str, Any]]:
+    """Words spread evenly over [start, end] (the echo agent has no recogniser to time them)."""
+    words = text.split()
+    step = (end - start) / max(1, len(words))
+    return [{"word": word, "startTime": round(start + i * step, 3), "endTime": round(start + (i + 1) * step, 3),
+             "confidence": 1.0} for i, word in enumerate(words)]
+
+
+async def run_echo_agent(broker: Broker, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Answer every conversation that starts until `stop` is set; `ready` is set once the agent hears lifecycle events."""
     tasks: dict[str, asyncio.Task[None]] = {}
     loop = asyncio.get_running_loop()
 
@@ -166,6 +190,9 @@ async def run_echo_agent(broker: Broker, stop: asyncio.Event) -> None:
 
     sub = broker.subscribe_lifecycle(on_lifecycle)
     try:
+        await sub.ready()
+        if ready is not None:
+            ready.set()
         await stop.wait()
     finally:
         sub.close()

@@ -8,6 +8,7 @@ agent pipeline, forwards agent audio and transcripts to the caller, and ends the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from hub.audio.pcm import AudioInvalid, as_int16, payload_from_argument, to_bytes
 from hub.audio.resample import Resampler
+from hub.audio.timeline import PlayoutClock
+from hub.recording.recorder import Recorder, recording_path
 from hub.signalr.hub import HubError
 from hub.signalr.ids import new_id
 from hub.voice.payloads import now_iso, transcription
@@ -59,6 +62,10 @@ class CallerSession:
         self.feed = services.feeds.feed(self.conversation_id)
         self.feed.listeners.append(self)
         self._control = services.broker.subscribe_control(self.conversation_id, self._on_control)
+        self.recorder: Recorder | None = None
+        if services.settings.recordings:
+            self.recorder = Recorder(recording_path(services.settings.data_dir, self.tenant_id, self.conversation_id))
+        self._agent_clock = PlayoutClock(24000)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @classmethod
@@ -129,6 +136,7 @@ class CallerSession:
             await services.broker.expire_history(self.conversation_id)
         except Exception:
             log.exception("conversation %s: publishing its end failed", self.conversation_id)
+        self._finish_recording()
         connection = self.connection
         if connection is not None:
             connection.send_message(_event("SessionEnded", {
@@ -147,6 +155,37 @@ class CallerSession:
             result = close()
             if asyncio.iscoroutine(result):
                 self.services.spawn(result)
+
+    def _record(self, track: str, pcm: bytes, timestamp_ms: int) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        try:
+            recorder.add("caller" if track == "caller" else "agent", pcm, timestamp_ms)
+        except (ValueError, RuntimeError) as exc:  # past the maximum length, or a bad frame: stop recording
+            log.warning("conversation %s: recording stopped: %s", self.conversation_id, exc)
+            recorder.abort()
+            self.recorder = None
+
+    def _finish_recording(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            self.services.spawn(self._save_recording(recorder))
+
+    async def _save_recording(self, recorder: Recorder) -> None:
+        """Encode the MP3 off the event loop, then record where it is (relative to the data directory)."""
+        try:
+            result = await asyncio.to_thread(recorder.finish)
+        except Exception:
+            log.exception("conversation %s: encoding the recording failed", self.conversation_id)
+            return
+        if result.duration_seconds <= 0:
+            return
+        path = result.path
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(self.services.settings.data_dir)
+        await self.services.store.set_recording(self.tenant_id, self.conversation_id, path=str(path),
+                                                duration_seconds=result.duration_seconds)
 
     async def shutdown(self) -> None:
         """Node shutdown: the session cannot outlive the process."""
@@ -175,6 +214,7 @@ class CallerSession:
             return
         timestamp = self.samples_in // 16
         self.samples_in += len(data) // 2
+        self._record("caller", data, timestamp)
         frame = self.frames_in
         self.frames_in += max(1, len(data) // CALLER_FRAME_BYTES)
         try:
@@ -229,7 +269,12 @@ class CallerSession:
             return
         data = frame.get("data")
         if isinstance(data, bytes | bytearray | memoryview):
-            self._play(bytes(data))
+            pcm = bytes(data)
+            stamp = frame.get("timestampMs")
+            if not isinstance(stamp, int):
+                stamp = self._agent_clock.stamp(int((time.monotonic() - self.started) * 1000), len(pcm) // 2)
+            self._record("agent", pcm, stamp)
+            self._play(pcm)
 
     def _play(self, pcm24k: bytes) -> None:
         if self.connection is not None:

@@ -111,6 +111,8 @@ class VoiceServices:
             with contextlib.suppress(Exception):
                 await session.shutdown()
         await self.feeds.close()
+        if self._tasks:  # let recordings finish encoding and final writes land before cancelling the rest
+            await asyncio.wait(list(self._tasks), timeout=10)
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

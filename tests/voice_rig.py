@@ -1,0 +1,60 @@
+"""The whole app (hub.app.create_app) under a real uvicorn server on a free loopback port, in the test's
+event loop, with tokens minted for any tenant and scopes. Memory components, or Redis with `redis_url`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from hub.app import Runtime, create_app
+from hub.auth.principal import ALL_SCOPES, DEFAULT_TENANT, Principal
+from hub.config import HubConfig
+from tests.support.ports import free_port
+from tests.support.timing import scaled
+
+SECRET = "voicehub-test-secret-0123456789abcdef0123456789"
+
+
+@dataclass
+class VoiceRig:
+    base: str
+    runtime: Runtime
+
+    def token(self, scopes: set[str] | frozenset[str] = ALL_SCOPES, tenant: str = DEFAULT_TENANT,
+              conversation_id: str | None = None, subject: str = "usr_test") -> str:
+        principal = Principal(subject, tenant, frozenset(scopes), conversation_id, method="jwt")
+        token: str = self.runtime.tokens.issue(principal, 600)
+        return token
+
+
+@contextlib.asynccontextmanager
+async def voice_hub(redis_url: str | None = None, *, agent: str = "echo", prefix: str | None = None,
+                    tmp_path: Any = None, **settings: Any) -> AsyncIterator[VoiceRig]:
+    port = free_port()
+    config = HubConfig(port=port, redis_url=redis_url, agent=agent, jwt_secret=SECRET, drain_grace=1.0,
+                       data_dir=str(tmp_path) if tmp_path is not None else "data",
+                       prefix=prefix or f"vhtest{port}")
+    app = create_app(config)
+    runtime: Runtime = app.state.runtime
+    for key, value in settings.items():
+        setattr(runtime.voice.settings, key, value)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           ws_max_size=1024 * 1024))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + scaled(10)
+    while not server.started:
+        if task.done():
+            task.result()
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the hub did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield VoiceRig(f"http://127.0.0.1:{port}", runtime)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, scaled(15))
