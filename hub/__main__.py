@@ -17,6 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = HubConfig.from_env(host=args.host, port=args.port, redis_url=args.redis_url, agent=args.agent,
                                 demo=args.demo, conformance=args.conformance or None, data_dir=args.data_dir)
     app = create_app(config)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo callers' client: one line per request is noise
     mode = f"Redis at {config.redis_url}" if config.redis_url else "embedded in-memory broker and store"
     print(f"VoiceHub listening on http://{config.host}:{config.port} ({mode}; agent: {config.agent})", flush=True)
     print(f"  dashboard: http://{config.host}:{config.port}/dashboard   hub: /hubs/voice   REST: /api/v1", flush=True)

@@ -113,6 +113,9 @@ def create_app(config: HubConfig | None = None, *, conformance: bool | None = No
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
     config = runtime.config
+    from hub.logredact import install as redact_tokens_in_logs
+
+    redact_tokens_in_logs()  # after the server configured its loggers
     await runtime.broker.start()
     if config.generated_secret:
         log.warning("VOICEHUB_JWT_SECRET is not set: a random development secret was generated; tokens will not "
