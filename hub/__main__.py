@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from hub.config import HubConfig, env
 
@@ -14,16 +15,46 @@ def _serve(args: argparse.Namespace) -> int:
 
     from hub.app import create_app
 
+    _DrainingServer = _draining_server_class()
+
     config = HubConfig.from_env(host=args.host, port=args.port, redis_url=args.redis_url, agent=args.agent,
-                                demo=args.demo, conformance=args.conformance or None, data_dir=args.data_dir)
+                                demo=args.demo, conformance=args.conformance or None, data_dir=args.data_dir,
+                                drain_grace=args.drain_grace, cors_origins=_origins(args.cors_origins))
     app = create_app(config)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo callers' client: one line per request is noise
     mode = f"Redis at {config.redis_url}" if config.redis_url else "embedded in-memory broker and store"
     print(f"VoiceHub listening on http://{config.host}:{config.port} ({mode}; agent: {config.agent})", flush=True)
     print(f"  dashboard: http://{config.host}:{config.port}/dashboard   hub: /hubs/voice   REST: /api/v1", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=1024 * 1024,
-                timeout_graceful_shutdown=int(config.drain_grace) + 5)
+    server = _DrainingServer(uvicorn.Config(app, host=config.host, port=config.port, log_level=args.log_level,
+                                            ws_max_size=1024 * 1024, timeout_graceful_shutdown=int(config.drain_grace) + 5))
+    server.run()
     return 0
+
+
+def _origins(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    return tuple(o.strip() for o in raw.split(",") if o.strip())
+
+
+def _draining_server_class() -> type:
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """SIGTERM drains the hubs before uvicorn's own shutdown, which would otherwise close every WebSocket
+        (code 1012) before the app could send `Close{allowReconnect: true}`: readyz answers 503, negotiate refuses,
+        every client gets Close, and the node waits up to the drain grace for them to go."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            app: Any = self.config.app
+            runtime = app.state.runtime
+            await asyncio.gather(*(e.manager.drain(runtime.config.drain_grace) for e in runtime.endpoints))
+            await super().shutdown(sockets)
+
+    return DrainingServer
 
 
 def _agent(args: argparse.Namespace) -> int:
@@ -74,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--conformance", action="store_true", default=env("conformance", "") in ("1", "true"),
                        help="also mount the SignalR conformance app (/testhub ...)")
     serve.add_argument("--log-level", default=env("log-level", "info"))
+    serve.add_argument("--drain-grace", type=float, default=None,
+                       help="seconds SIGTERM waits for clients to leave after Close{allowReconnect} (default 10)")
+    serve.add_argument("--cors-origins", default=None,
+                       help="comma-separated origins allowed to call the REST API from a browser (default: none)")
     agent = sub.add_parser("agent", help="run the reference echo agent against Redis")
     agent.add_argument("--redis-url", default=env("redis-url"))
     simulate = sub.add_parser("simulate", help="simulated callers against a hub")
