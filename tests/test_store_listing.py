@@ -115,6 +115,12 @@ def test_every_filter_and_sort_matches_brute_force(url: str | None) -> None:
                     hits, total = await store.list_conversations("ten_l", f, 1, 100, by, order)
                     assert total == len(want), (spec, by, order)
                     assert [h["id"] for h in hits] == [r.id for r in ordered], (spec, by, order)
+                    paged: list[str] = []
+                    for page in range(1, len(want) // 7 + 2):
+                        part, part_total = await store.list_conversations("ten_l", f, page, 7, by, order)
+                        assert part_total == len(want), (spec, by, order, page)
+                        paged += [h["id"] for h in part]
+                    assert paged == [r.id for r in ordered], (spec, by, order, "paged")
 
     run_with_store(url, body)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
 import copy
 import heapq
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +13,7 @@ from typing import Any
 
 from hub.store import models as m
 from hub.store.base import ConversationExists, ConversationStore
+from hub.store.memory_order import Keep, SortOrders, read_page
 from hub.store.timefmt import to_ms, utcnow
 
 _INDEXED = ("agentId", "channel", "status", "direction", "outcome")
@@ -24,7 +25,7 @@ class _Tenant:
     turns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     docs: defaultdict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     index: defaultdict[tuple[str, Any], set[str]] = field(default_factory=lambda: defaultdict(set))
-    by_start: list[tuple[int, str]] = field(default_factory=list)
+    orders: SortOrders = field(default_factory=SortOrders)
 
 
 def _index_keys(record: m.Record) -> set[tuple[str, Any]]:
@@ -65,7 +66,7 @@ class MemoryConversationStore(ConversationStore):
         tenant.turns[conv_id] = []
         self._owner[conv_id] = tenant_id
         self._reindex(tenant, set(), record)
-        bisect.insort(tenant.by_start, (record["startedAtMs"], conv_id))
+        tenant.orders.add(conv_id, record["startedAtMs"], record["endedAtMs"])
 
     async def _load(self, tenant_id: str, conversation_id: str) -> m.Record | None:
         return self._record(tenant_id, conversation_id)
@@ -76,10 +77,14 @@ class MemoryConversationStore(ConversationStore):
             return None
         updated = copy.deepcopy(record)
         change(updated)  # may raise ValueError, leaving the record untouched
-        old = _index_keys(record)
+        old, old_times = _index_keys(record), (record["startedAtMs"], record["endedAtMs"])
         record.clear()
         record.update(updated)
-        self._reindex(self._tenants[tenant_id], old, record)
+        tenant = self._tenants[tenant_id]
+        self._reindex(tenant, old, record)
+        if old_times != (record["startedAtMs"], record["endedAtMs"]):
+            tenant.orders.remove(conversation_id, *old_times)
+            tenant.orders.add(conversation_id, record["startedAtMs"], record["endedAtMs"])
         return record
 
     async def add_turn(self, tenant_id: str, conversation_id: str, turn: dict[str, Any]) -> None:
@@ -113,8 +118,7 @@ class MemoryConversationStore(ConversationStore):
             tenant.index[key].discard(conversation_id)
             if not tenant.index[key]:
                 del tenant.index[key]
-        pos = bisect.bisect_left(tenant.by_start, (record["startedAtMs"], conversation_id))
-        del tenant.by_start[pos]
+        tenant.orders.remove(conversation_id, record["startedAtMs"], record["endedAtMs"])
         tenant.records.pop(conversation_id, None)
         tenant.turns.pop(conversation_id, None)
         for docs in tenant.docs.values():
@@ -135,29 +139,48 @@ class MemoryConversationStore(ConversationStore):
         wanted = [("agentId", filters.agent_id), ("channel", filters.channel), ("status", filters.status),
                   ("direction", filters.direction), ("outcome", filters.outcome)]
         keys = [(name, value) for name, value in wanted if value is not None] + [("tag", t) for t in filters.tags]
-        if sort_by == "startedAt" and not keys and filters.min_duration is None:
-            ids, total = self._page_by_start(tenant, filters, offset, page_size, sort_order == "desc")
+        candidates = set.intersection(*sorted((tenant.index.get(k, set()) for k in keys), key=len)) if keys else None
+        if filters.min_duration is not None:
+            long_enough = tenant.orders.lasting(filters.min_duration * 1000, now_ms)
+            candidates = long_enough if candidates is None else candidates & long_enough
+        dated = filters.date_from is not None or filters.date_to is not None
+        if candidates is not None and dated and len(candidates) * 8 < len(tenant.orders):
+            ids, total = self._pick(tenant, candidates, filters, offset, page_size, sort_by, sort_order == "desc", now_ms)
         else:
-            if keys:
-                sets = sorted((tenant.index.get(k, set()) for k in keys), key=len)
-                candidates: set[str] | dict[str, m.Record] = set.intersection(*sets)
-            else:
-                candidates = tenant.records
-            found = [(m.sort_score(r, sort_by, now_ms), r["id"]) for r in (tenant.records[c] for c in candidates)
-                     if m.matches(r, filters, now_ms)]
-            total = len(found)
-            pick = heapq.nlargest if sort_order == "desc" else heapq.nsmallest
-            ids = [conv_id for _, conv_id in pick(offset + page_size, found)[offset:]]
+            ids, total = self._walk(tenant, candidates, filters, offset, page_size, sort_by, sort_order == "desc", now_ms)
         return [self._render(tenant.records[i]) for i in ids], total
 
-    def _page_by_start(
-        self, tenant: _Tenant, f: m.ConversationFilter, offset: int, size: int, desc: bool
-    ) -> tuple[list[str], int]:
-        lo = 0 if f.date_from is None else bisect.bisect_left(tenant.by_start, (to_ms(f.date_from), ""))
-        hi = len(tenant.by_start) if f.date_to is None else bisect.bisect_right(tenant.by_start, (to_ms(f.date_to), "\uffff"))
-        total = max(0, hi - lo)
-        if desc:
-            window = tenant.by_start[max(lo, hi - offset - size):max(lo, hi - offset)][::-1]
-        else:
-            window = tenant.by_start[lo + offset:min(hi, lo + offset + size)]
-        return [conv_id for _, conv_id in window], total
+    @staticmethod
+    def _pick(tenant: _Tenant, candidates: set[str], filters: m.ConversationFilter, offset: int, size: int,
+              sort_by: str, desc: bool, now_ms: int) -> tuple[list[str], int]:
+        """A small selection with a date range: score each candidate and take the page with a heap."""
+        found = [(m.sort_score(r, sort_by, now_ms), r["id"]) for r in (tenant.records[c] for c in candidates)
+                 if m.matches(r, filters, now_ms)]
+        pick = heapq.nlargest if desc else heapq.nsmallest
+        return [conv_id for _, conv_id in pick(offset + size, found)[offset:]], len(found)
+
+    @staticmethod
+    def _walk(tenant: _Tenant, candidates: set[str] | None, f: m.ConversationFilter, offset: int, size: int,
+              sort_by: str, desc: bool, now_ms: int) -> tuple[list[str], int]:
+        """Walk the sort order and keep what the filters accept (`candidates` already holds minDuration)."""
+        orders, records = tenant.orders, tenant.records
+        from_ms = None if f.date_from is None else to_ms(f.date_from)
+        until_ms = None if f.date_to is None else to_ms(f.date_to)
+        lo, hi = orders.start_range(from_ms, until_ms) if sort_by == "startedAt" else (0, len(orders))
+        checks: list[Keep] = []
+        if candidates is not None:
+            checks.append(lambda cid, _score: cid in candidates)
+        if sort_by != "startedAt" and (from_ms is not None or until_ms is not None):
+            low, high = -math.inf if from_ms is None else from_ms, math.inf if until_ms is None else until_ms
+            checks.append(lambda cid, _score: low <= records[cid]["startedAtMs"] <= high)
+        known: int | None = None
+        if not checks:
+            known = hi - lo
+        elif len(checks) == 1 and candidates is not None and hi - lo == len(orders):
+            known = len(candidates)
+        keep: Keep | None = None
+        if len(checks) == 1:
+            keep = checks[0]
+        elif checks:
+            keep = lambda cid, score: all(check(cid, score) for check in checks)  # noqa: E731
+        return read_page(orders.walk(sort_by, desc, now_ms, lo, hi), keep, offset, size, known)
