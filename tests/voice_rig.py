@@ -58,3 +58,35 @@ async def voice_hub(redis_url: str | None = None, *, agent: str = "echo", prefix
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, scaled(15))
+
+
+MONITOR_SCOPES = frozenset({"monitor:read", "monitor:listen", "monitor:control"})
+
+
+def backend_url(kind: str, request: Any) -> str | None:
+    """The Redis URL for kind "redis" (a flushed shared server), None for the in-memory broker."""
+    return str(request.getfixturevalue("redis_url")) if kind == "redis" else None
+
+
+async def open_call(rig: VoiceRig, *, tenant: str = DEFAULT_TENANT, agent_id: str = "agt_test",
+                    metadata: dict[str, Any] | None = None, msgpack: bool = False) -> Any:
+    """A connected VoiceCaller (a live conversation owned by this node)."""
+    from hub.client.voice import VoiceCaller
+
+    return await VoiceCaller.connect(rig.base, rig.token({"voice:session"}, tenant=tenant), agent_id=agent_id,
+                                     metadata=metadata, msgpack=msgpack)
+
+
+async def open_monitor(rig: VoiceRig, *, scopes: frozenset[str] = MONITOR_SCOPES, tenant: str = DEFAULT_TENANT,
+                       conversation_id: str | None = None, msgpack: bool = False, subject: str = "usr_sup") -> Any:
+    from hub.client.voice import VoiceMonitor
+
+    return await VoiceMonitor.connect(rig.base, rig.token(scopes, tenant=tenant, conversation_id=conversation_id,
+                                                          subject=subject), msgpack=msgpack)
+
+
+def publisher(rig: VoiceRig, conversation_id: str) -> Any:
+    """A pipeline's Publisher on the rig's own broker: deterministic transcript events for a conversation."""
+    from hub.publisher import Publisher
+
+    return Publisher(rig.runtime.broker, conversation_id)

@@ -37,6 +37,9 @@ INPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 16000, "channels": 1}
 OUTPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 24000, "channels": 1}
 CALLER_FRAME_BYTES = 640  # 20 ms at 16 kHz
 STORE_UPDATE_TYPES = ("cost", "analysis", "status")
+AFTER_END_SECONDS = 30.0
+"""How long the caller's node keeps storing the pipeline's cost and analysis events after the call ended
+(a pipeline usually publishes its analysis once it has seen `ended`)."""
 
 
 class CallerSession:
@@ -56,6 +59,7 @@ class CallerSession:
         self.ended = False
         self.pending_audio: deque[bytes] = deque(maxlen=services.settings.queued_agent_audio_frames)
         self._expiry: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
         self._bucket = (time.monotonic(), 0)
         self._supervisor_resampler = Resampler(16000, 24000)
         self.barged = False
@@ -126,6 +130,7 @@ class CallerSession:
         self.ended = True
         services = self.services
         services.sessions.pop(self.session_id, None)
+        services.ended_sessions.add(self)
         ended = await services.store.end_conversation(self.tenant_id, self.conversation_id, status=status, reason=reason)
         duration = (ended or {}).get("durationSeconds", round(time.monotonic() - self.started))
         ended_at = (ended or {}).get("endedAt") or now_iso()
@@ -144,9 +149,16 @@ class CallerSession:
                 "status": status, "durationSeconds": duration}))
             if close:
                 connection.close(None, allow_reconnect=False)
-        self._unsubscribe()
+        close_control = getattr(self._control, "close", None)
+        if close_control is not None:
+            close_control()
+        self._linger = asyncio.get_running_loop().call_later(AFTER_END_SECONDS, self.release_feed)
 
-    def _unsubscribe(self) -> None:
+    def release_feed(self) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        self.services.ended_sessions.discard(self)
         if self in self.feed.listeners:
             self.feed.listeners.remove(self)
         self.services.feeds.release(self.conversation_id)
@@ -240,6 +252,10 @@ class CallerSession:
     # --- pipeline -> caller ------------------------------------------------------------------------------
     def on_feed_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        if self.ended:
+            if kind in ("cost", "analysis"):
+                self.services.spawn(self._apply_update(event))
+            return
         if kind == "transcript":
             turn = transcription(event)
             if self.connection is not None:

@@ -46,6 +46,7 @@ class ConversationFeed:
         self.listeners: list[FeedListener] = []
         self.renderer: ConversationAudioRenderer | None = None
         self._formats_dirty = True
+        self._recipients: dict[Any, list[Watch]] = {}  # audio format -> watches receiving it
         self._last_level = 0.0
         self.subscription: Any = registry.broker.subscribe_conversation(conversation_id, self)
 
@@ -98,14 +99,18 @@ class ConversationFeed:
         if track not in ("caller", "agent") or not isinstance(data, bytes | bytearray | memoryview):
             return
         timestamp = int(frame.get("timestampMs") or 0)
+        recipients = self._recipients
         for rendered in renderer.push(track, bytes(data), timestamp):
             fmt = rendered.format
+            watches = recipients.get(fmt)
+            if not watches:
+                continue
             message = OutgoingMessage(InvocationMessage("AudioFrame", [audio_frame(
                 self.conversation_id, fmt.track, rendered.frame, fmt.encoding, fmt.sample_rate,
                 rendered.timestamp_ms, rendered.data)]))
             key = (self.conversation_id, fmt.track)
-            for watch in self.watches.values():
-                if fmt in watch.audio_formats() and watch.held is None:
+            for watch in watches:
+                if watch.held is None:
                     watch.connection.send_encoded(message, drop_key=key)
         now = time.monotonic()
         if now - self._last_level >= LEVEL_INTERVAL:
@@ -118,10 +123,12 @@ class ConversationFeed:
 
             self.renderer = ConversationAudioRenderer()
         if self._formats_dirty:
-            formats: set[Any] = set()
+            recipients: dict[Any, list[Watch]] = {}
             for watch in self.watches.values():
-                formats |= watch.audio_formats()
-            self.renderer.set_formats(formats)
+                for fmt in watch.formats:
+                    recipients.setdefault(fmt, []).append(watch)
+            self.renderer.set_formats(recipients)
+            self._recipients = recipients
             self._formats_dirty = False
         return self.renderer
 

@@ -140,10 +140,14 @@ class VoiceHub(Hub):
 
     @hub_method("SubscribeAll", requires="monitor:read")
     async def subscribe_all(self, filter: Any = None, options: Any = None) -> list[dict[str, Any]]:
-        transcripts = parse_options(options).transcript if options is not None else True
-        if isinstance(options, dict) and options.get("audio", "none") != "none":
+        if isinstance(filter, dict) and "options" in filter:  # options may also ride inside the filter
+            filter = dict(filter)
+            inner = filter.pop("options")
+            options = inner if options is None else options
+        parsed = parse_options(options)
+        if parsed.audio != "none":
             raise HubError("SubscribeAll never carries audio; Subscribe to a conversation to listen.")
-        return await self._monitor().subscribe_all(parse_filter(filter), transcripts)
+        return await self._monitor().subscribe_all(parse_filter(filter), parsed)
 
     @hub_method("UnsubscribeAll", requires="monitor:read")
     def unsubscribe_all(self) -> None:

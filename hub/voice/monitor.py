@@ -28,6 +28,7 @@ class MonitorState:
         self.watches: dict[str, Watch] = {}
         self.all_filter: ConversationMatch | None = None
         self.all_transcripts = False
+        self.all_partials = False
         self._lifecycle_seq: dict[str, int] = {}
         connection.drop_listeners.append(self._on_dropped_audio)
 
@@ -64,6 +65,7 @@ class MonitorState:
             self.watches[conversation_id] = watch
             feed = self.services.feeds.feed(conversation_id)
             feed.watches[self.connection.connection_id] = watch
+            feed.formats_changed()
             self._presence_changed(conversation_id, add=True)
         return watch
 
@@ -138,30 +140,39 @@ class MonitorState:
             feed.formats_changed()
 
     # --- SubscribeAll ---------------------------------------------------------------------------------
-    async def subscribe_all(self, match: ConversationMatch, transcripts: bool) -> list[dict[str, Any]]:
+    async def subscribe_all(self, match: ConversationMatch, options: SubscriptionOptions) -> list[dict[str, Any]]:
         self.all_filter = match
-        self.all_transcripts = transcripts
+        self.all_transcripts = options.transcript
+        self.all_partials = options.partials
         self.services.add_monitor_all(self)
         current = await self.list_conversations(match)
         for conversation in current:
-            if transcripts:
+            if self.all_transcripts:
                 await self._watch_via_all(conversation["id"], None)
+            else:
+                # Known to this connection: its ConversationUpdated/Ended come through on_lifecycle.
+                self._lifecycle_seq.setdefault(conversation["id"], 0)
         return current
 
     def unsubscribe_all(self) -> None:
         self.all_filter = None
+        self._lifecycle_seq.clear()
         self.services.remove_monitor_all(self)
         for conversation_id, watch in list(self.watches.items()):
             watch.via_all = False
             watch.all_transcripts = False
+            watch.all_partials = False
             if watch.idle:
                 self._forget(conversation_id)
 
     async def _watch_via_all(self, conversation_id: str, after_seq: int | None) -> None:
         """Follow a conversation for SubscribeAll: from `after_seq` (backfilled from history) or from now."""
+        if self.all_filter is None:
+            return  # UnsubscribeAll came first
         watch = self._watch(conversation_id)
         watch.via_all = True
         watch.all_transcripts = True
+        watch.all_partials = self.all_partials
         feed = self.services.feeds.feed(conversation_id)
         watch.hold()
         try:
@@ -186,6 +197,8 @@ class MonitorState:
         kind = event.get("type")
         watch = self.watches.get(conversation_id)
         if watch is not None:
+            if kind == "ended":
+                self._lifecycle_seq.pop(conversation_id, None)
             if kind == "ended" and watch.options is None:
                 # Delivered on the conversation's own channel too; a SubscribeAll-only watch ends here.
                 self.services.spawn(self._end_via_all(conversation_id))
@@ -242,9 +255,16 @@ class MonitorState:
             watch.send_gap(watch.last_seq + 1, watch.last_seq, "slow_consumer", track=key[1], droppedFrames=dropped)
 
     def close(self) -> None:
+        self.all_filter = None
         self.services.remove_monitor_all(self)
         for conversation_id in list(self.watches):
             self._forget(conversation_id)
+        barges = self.connection.items.get("barges")
+        if barges:
+            from hub.voice.control import release_barge
+
+            for conversation_id in list(barges):  # a supervisor who leaves gives the call back
+                self.services.spawn(release_barge(self, conversation_id, quiet=True))
 
 
 def _invocation(target: str, payload: dict[str, Any]) -> Any:

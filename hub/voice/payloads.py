@@ -9,8 +9,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from protocol.json_codec import iso_z
-
 TRANSCRIPT_FIELDS = ("conversationId", "turnId", "role", "text", "isFinal", "startTime", "endTime", "confidence",
                      "words", "seq", "timestamp")
 HISTORY_TARGETS = {
@@ -20,12 +18,16 @@ HISTORY_TARGETS = {
     "transcript": "TranscriptTurn",
     "dtmf": "Dtmf",
     "control": "Control",
+    "cost": "ConversationUpdated",
+    "analysis": "ConversationUpdated",
+    "status": "ConversationUpdated",
 }
 """Broker event type -> monitor event; these carry `seq` and make up a conversation's history."""
 
 
 def now_iso() -> str:
-    return iso_z(datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000))
+    """Now as ISO-8601 UTC with milliseconds and `Z` (the format of every timestamp VoiceHub sends)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def now_ms() -> int:
@@ -52,12 +54,35 @@ def monitor_event(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return None
     if kind == "transcript":
         return target, transcription(event)
+    if kind in PIPELINE_UPDATES:
+        return target, pipeline_update(event)
     if kind in ("started", "updated"):
         conversation = dict(event.get("conversation") or {})
         conversation["seq"] = event.get("seq")
         conversation.setdefault("conversationId", event.get("conversationId"))
         return target, conversation
     return target, strip_type(event)
+
+
+PIPELINE_UPDATES = ("cost", "analysis", "status")
+
+
+def pipeline_update(event: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline's cost / analysis / status event as a partial `ConversationUpdated` (only the fields it
+    changes), so monitors see every seq; the caller's node follows with the whole stored object."""
+    from hub.store.models import analysis_summary, cost_summary
+
+    conversation_id = event.get("conversationId")
+    out: dict[str, Any] = {"id": conversation_id, "conversationId": conversation_id}
+    kind = event.get("type")
+    if kind == "cost" and isinstance(event.get("costs"), dict):
+        out["cost"] = cost_summary(event["costs"])
+    elif kind == "analysis" and isinstance(event.get("analysis"), dict):
+        out["analysis"] = analysis_summary(event["analysis"])
+    elif kind == "status" and isinstance(event.get("patch"), dict):
+        out.update({k: v for k, v in event["patch"].items() if k not in ("id", "conversationId", "seq")})
+    out["seq"] = event.get("seq")
+    return out
 
 
 def audio_frame(conversation_id: str, track: str, frame: int, encoding: str, sample_rate: int,

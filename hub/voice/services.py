@@ -67,6 +67,7 @@ class VoiceServices:
         self.settings = settings or VoiceSettings()
         self.feeds = FeedRegistry(broker)
         self.sessions: dict[str, CallerSession] = {}  # by session id
+        self.ended_sessions: set[CallerSession] = set()  # still storing late cost/analysis events
         self.monitors: set[MonitorState] = set()
         self.presence = Presence()
         self.barges: dict[str, tuple[str, str]] = {}  # conversation -> (connection id, user) held on this node
@@ -110,6 +111,8 @@ class VoiceServices:
         for session in list(self.sessions.values()):
             with contextlib.suppress(Exception):
                 await session.shutdown()
+        for session in list(self.ended_sessions):
+            session.release_feed()
         await self.feeds.close()
         if self._tasks:  # let recordings finish encoding and final writes land before cancelling the rest
             await asyncio.wait(list(self._tasks), timeout=10)
