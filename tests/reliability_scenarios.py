@@ -45,6 +45,7 @@ class OutageReport:
     acked: int = 0  # final turns Redis acknowledged to the test pipeline
     acked_missing: int = 0  # acknowledged but not in history (must be 0)
     lost: int = 0  # history finals some monitor never received (must be 0)
+    store_lost: int = 0  # history finals missing from the REST transcript (/messages) after the calls ended (must be 0)
     out_of_order: int = 0  # distinct finals a monitor received out of seq order
     echo_user_turns: int = 0  # final user turns the echo agent published
     pipeline_retries: int = 0
@@ -77,6 +78,26 @@ async def _until(check: Any, seconds: float) -> float:
             return time.monotonic() - started
         await asyncio.sleep(0.05)
     return -1.0
+
+
+async def _store_lost(base: str, redis_url: str, ids: list[str]) -> int:
+    """Final turns of Redis history that the conversation store (REST /messages) does not hold, once it settled."""
+    from tests.reliability_rig import BOOTSTRAP_KEY
+
+    async with httpx.AsyncClient(timeout=5, headers={"Authorization": f"Bearer {BOOTSTRAP_KEY}"}) as http:
+        async def missing() -> int:
+            count = 0
+            for c in ids:
+                answer = await http.get(f"{base}/api/v1/conversations/{c}/messages")
+                held = {m["id"] for m in answer.json().get("messages", [])} if answer.status_code == 200 else set()
+                count += sum(1 for t in await history_finals(redis_url, c) if "msg_" + t["turnId"][5:] not in held)
+            return count
+
+        async def settled() -> bool:
+            return await missing() == 0
+
+        await _until(settled, 5)
+        return await missing()
 
 
 async def redis_outage(redis: PersistentRedis, hubs: list[HubProcess], *, conversations: int, outage: float,
@@ -164,6 +185,7 @@ async def redis_outage(redis: PersistentRedis, hubs: list[HubProcess], *, conver
         for caller in callers:
             if not caller.hub.closed.is_set():
                 await caller.end("user_ended")
+        report.store_lost = await _store_lost(hubs[0].base, redis.url, ids)
     finally:
         for speaker in speakers:
             await speaker.stop()

@@ -37,6 +37,7 @@ INPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 16000, "channels": 1}
 OUTPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 24000, "channels": 1}
 CALLER_FRAME_BYTES = 640  # 20 ms at 16 kHz
 STORE_UPDATE_TYPES = ("cost", "analysis", "status")
+STORE_RETRY_SECONDS = 60.0  # how long a final turn is retried while the store is unavailable
 AFTER_END_SECONDS = 30.0
 """How long the caller's node keeps storing the pipeline's cost and analysis events after the call ended
 (a pipeline usually publishes its analysis once it has seen `ended`)."""
@@ -70,6 +71,7 @@ class CallerSession:
         if services.settings.recordings:
             self.recorder = Recorder(recording_path(services.settings.data_dir, self.tenant_id, self.conversation_id))
         self._agent_clock = PlayoutClock(24000)
+        self.last_seq = 0  # highest history seq this session saw on its feed (for catching up after a broker gap)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @classmethod
@@ -252,6 +254,9 @@ class CallerSession:
     # --- pipeline -> caller ------------------------------------------------------------------------------
     def on_feed_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        seq = event.get("seq")
+        if isinstance(seq, int) and seq > self.last_seq:
+            self.last_seq = seq
         if self.ended:
             if kind in ("cost", "analysis"):
                 self.services.spawn(self._apply_update(event))
@@ -261,9 +266,46 @@ class CallerSession:
             if self.connection is not None:
                 self.connection.send_message(_event("Transcription", turn))
             if turn["isFinal"]:
-                self.services.spawn(self.services.store.add_turn(self.tenant_id, self.conversation_id, turn))
+                self.services.spawn(self._persist_turn(turn))
         elif kind in STORE_UPDATE_TYPES:
             self.services.spawn(self._apply_update(event))
+
+    async def _persist_turn(self, turn: dict[str, Any]) -> None:
+        """Store a final turn, retrying while the store (Redis) is unavailable: acknowledged turns are never lost."""
+        delay = 0.2
+        deadline = time.monotonic() + STORE_RETRY_SECONDS
+        while True:
+            try:
+                await self.services.store.add_turn(self.tenant_id, self.conversation_id, turn)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    log.exception("conversation %s: storing turn %s failed", self.conversation_id, turn.get("turnId"))
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def on_feed_gap(self, reason: str) -> None:
+        """The broker may have lost events (outage): store the final turns history holds past what this session saw."""
+        self.services.spawn(self._catch_up(self.last_seq))
+
+    async def _catch_up(self, after_seq: int) -> None:
+        delay = 0.2
+        deadline = time.monotonic() + STORE_RETRY_SECONDS
+        while True:
+            try:
+                history = await self.services.broker.history(self.conversation_id, after_seq)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    log.warning("conversation %s: history unavailable, turns after seq %d may be missing from the store",
+                                self.conversation_id, after_seq)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for event in history.events:
+            if event.get("type") == "transcript" and event.get("isFinal"):
+                await self._persist_turn(transcription(event))
 
     async def _apply_update(self, event: dict[str, Any]) -> None:
         store = self.services.store

@@ -144,11 +144,18 @@ class ConversationFeed:
             watch.connection.send_encoded(message, drop_key=(self.conversation_id, "level"))
 
     def on_gap(self, reason: str) -> None:
-        """The broker may have lost events: once it is back, tell each watch which seqs it missed."""
+        """The broker may have lost events: once it is back, tell each watch which seqs it missed (from what it had
+        when the gap was noticed: live events that arrive meanwhile must not hide the hole) and let the caller's
+        session catch up."""
+        for listener in list(self.listeners):
+            on_feed_gap = getattr(listener, "on_feed_gap", None)
+            if on_feed_gap is not None:
+                on_feed_gap(reason)
         if self.watches:
-            self.registry.spawn(self._report_gap(reason))
+            marks = {connection_id: watch.last_seq for connection_id, watch in self.watches.items()}
+            self.registry.spawn(self._report_gap(reason, marks))
 
-    async def _report_gap(self, reason: str) -> None:
+    async def _report_gap(self, reason: str, marks: dict[str, int]) -> None:
         broker = self.registry.broker
         deadline = time.monotonic() + GAP_RECOVERY_WAIT
         last = -1
@@ -162,9 +169,10 @@ class ConversationFeed:
                 delay = min(delay * 2, 5.0)
         if last < 0:
             log.warning("conversation %s: broker still unavailable, Gap without an upper bound", self.conversation_id)
-        for watch in list(self.watches.values()):
-            if last < 0 or last > watch.last_seq:
-                watch.send_gap(watch.last_seq + 1, last, reason)
+        for connection_id, watch in list(self.watches.items()):
+            mark = marks.get(connection_id, watch.last_seq)
+            if last < 0 or last > mark:
+                watch.send_gap(mark + 1, last, reason)
 
     def close(self) -> None:
         close = getattr(self.subscription, "close", None)
