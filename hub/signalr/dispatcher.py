@@ -121,8 +121,10 @@ class Dispatcher:
         if len(message.stream_ids) != len(method.uploads):
             raise HubError(f"Client sent {len(message.stream_ids)} stream(s), Hub method expects {len(method.uploads)}.")
         args = list(message.arguments)
-        if not method.required <= len(args) + len(method.uploads) <= method.parameters:
-            raise TypeError("argument count")
+        given, streams = len(args), len(method.uploads)
+        if not method.required <= given + streams <= method.parameters:
+            expected = method.required - streams if given + streams < method.required else method.parameters - streams
+            raise TypeError(f"Invocation provides {given} argument(s) but target expects {expected}.")
         for index, stream_id, upload in zip(method.uploads, message.stream_ids, uploads, strict=True):
             if upload is None:
                 raise HubError(f"Invocation ID '{stream_id}' is already in use.")
@@ -156,8 +158,9 @@ class Dispatcher:
             return found
         try:
             return found, self._bind(message, found, uploads)
-        except TypeError:
-            return f"Failed to invoke '{message.target}' due to an error on the server."
+        except TypeError as exc:  # .NET: an InvalidDataException from the argument binder
+            text = f"Failed to invoke '{message.target}' due to an error on the server."
+            return f"{text} InvalidDataException: {exc}" if self.detailed else text
         except HubError as exc:
             return _failure_text(message.target, exc, self.detailed)
 
