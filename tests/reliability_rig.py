@@ -167,8 +167,10 @@ class ResumingMonitor:
     `Close` with `allowReconnect` it connects to the next node and resumes every conversation from the highest
     `seq` it holds. It keeps every final `TranscriptTurn` it was sent (`arrivals`, duplicates included)."""
 
-    def __init__(self, bases: list[str], token: str, conversation_ids: list[str]) -> None:
+    def __init__(self, bases: list[str], token: str, conversation_ids: list[str], *,
+                 reconnect_on_drop: bool = False) -> None:
         self.bases = bases
+        self.reconnect_on_drop = reconnect_on_drop  # also after a drop without Close (a killed node)
         self.node = 0
         self.token = token
         self.conversation_ids = list(conversation_ids)
@@ -233,7 +235,7 @@ class ResumingMonitor:
     async def _watch_close(self, client: HubClient) -> None:
         await client.closed.wait()
         self.closes.append((client.close_error, client.allow_reconnect))
-        if self._stopping or not client.allow_reconnect:
+        if self._stopping or not (client.allow_reconnect or self.reconnect_on_drop):
             return
         self._connected.clear()
         await client.close()
