@@ -1,0 +1,114 @@
+// The listen-in panel: which side, which rate, start/stop, and the jitter buffer's health.
+
+import { clear, h, toast } from "./dom.js";
+import { JITTER_TARGET_MS, Player } from "./listen.js";
+
+const MODES = [["mixed", "Mixed"], ["caller", "Caller"], ["agent", "Agent"]];
+
+export class ListenPanel {
+  constructor(app, id) {
+    this.monitor = app.monitor;
+    this.id = id;
+    this.mode = "mixed";
+    this.rate = 48000;
+    this.player = new Player((stats) => this.health(stats));
+    this.busy = false;
+    const allowed = app.auth.has("monitor:listen");
+    this.modeButtons = MODES.map(([value, label]) => h("button.seg", {
+      type: "button", dataset: { mode: value }, "aria-pressed": value === this.mode ? "true" : "false",
+      onclick: () => this.setMode(value) }, label));
+    this.rateSelect = h("select#listen-rate", { "aria-label": "Sample rate", onchange: (e) => this.setRate(Number(e.target.value)) },
+      h("option", { value: "48000" }, "48 kHz"), h("option", { value: "16000" }, "16 kHz"));
+    this.button = h("button.btn.btn-primary#listen-toggle", { type: "button", onclick: () => this.toggle(), disabled: !allowed }, "▶ Listen");
+    this.bar = h("div.buffer-fill");
+    this.state = h("span#listen-state", allowed ? "Not listening" : "Your key lacks monitor:listen");
+    this.detail = h("span.muted.small#listen-detail");
+    this.out = h("div.meter-fill.out");
+    this.el = h("section.panel#listen-panel",
+      h("div.panel-head", h("h2", "Listen in"), h("span.muted.small", "PCM16 · AudioWorklet")),
+      h("div.row", h("div.segmented", this.modeButtons), this.rateSelect),
+      this.button,
+      h("div.buffer", h("div.buffer-track", this.bar, h("div.buffer-target", { style: { left: "50%" } })),
+        h("div.buffer-text", this.state, this.detail)),
+      h("div.meter-row", h("span.meter-label", "Output"), h("div.meter", this.out)));
+    this.off = this.monitor.on("audio", (frame) => {
+      if (frame.conversationId === this.id && frame.track === this.mode) this.player.push(frame);
+    });
+  }
+
+  get active() {
+    return this.player.active;
+  }
+
+  async toggle() {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      if (this.player.active) await this.stop();
+      else await this.start();
+    } catch (error) {
+      toast(`Listen-in failed: ${error.message || error}`, "error");
+      await this.stop();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async start() {
+    await this.player.start(this.rate);
+    await this.monitor.listen(this.id, this.mode, this.rate);
+    clear(this.button, "■ Stop listening");
+    this.button.classList.replace("btn-primary", "btn-danger");
+    this.state.textContent = "Buffering…";
+  }
+
+  async stop() {
+    await this.monitor.stopListening();
+    await this.player.stop();
+    clear(this.button, "▶ Listen");
+    this.button.classList.replace("btn-danger", "btn-primary");
+    this.state.textContent = "Not listening";
+    this.detail.textContent = "";
+    this.bar.style.width = "0%";
+    this.out.style.transform = "scaleX(0)";
+  }
+
+  async setMode(mode) {
+    this.mode = mode;
+    for (const b of this.modeButtons) b.setAttribute("aria-pressed", b.dataset.mode === mode ? "true" : "false");
+    if (this.player.active) {
+      await this.player.start(this.rate);
+      await this.monitor.listen(this.id, mode, this.rate).catch((e) => toast(e.message, "error"));
+    }
+  }
+
+  async setRate(rate) {
+    this.rate = rate;
+    if (this.player.active) {
+      await this.player.start(rate);
+      await this.monitor.listen(this.id, this.mode, rate).catch((e) => toast(e.message, "error"));
+    }
+  }
+
+  health(stats) {
+    if (!this.player.active) return;
+    const target = stats.targetMs || JITTER_TARGET_MS;
+    this.bar.style.width = `${Math.min(100, (stats.bufferedMs / (2 * target)) * 100)}%`;
+    const healthy = stats.state === "playing" && stats.bufferedMs >= target * 0.4;
+    this.bar.className = `buffer-fill ${healthy ? "ok" : "warn"}`;
+    this.state.textContent = stats.state === "playing" ? `Playing · ${Math.round(stats.bufferedMs)} ms buffered` : "Buffering…";
+    this.detail.textContent = ` · ${stats.underruns} underruns · ${stats.missingFrames || 0} lost frames`;
+    this.out.style.transform = `scaleX(${Math.min(1, Math.sqrt(stats.windowPeak || 0))})`;
+  }
+
+  disable(reason) {
+    if (this.player.active) this.stop().catch(() => {});
+    this.button.disabled = true;
+    this.state.textContent = reason;
+  }
+
+  dispose() {
+    this.off();
+    if (this.player.active) this.stop().catch(() => {});
+  }
+}

@@ -1,0 +1,172 @@
+"""The dashboard in a real browser: Debian's headless chromium driven by playwright (never a downloaded
+browser), against the whole app in-process with the echo agent and a simulated caller.
+
+Flow: sign in with an API key, see the call appear on the board, watch transcript lines stream, listen in
+(non-silent samples counted inside the AudioWorklet), barge (microphone audio sent) and release, end the
+call, open it in the history with its recording. Screenshots go to artifacts/; console errors fail the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.auth.principal import ALL_SCOPES, DEFAULT_TENANT
+from hub.simulate.callers import simulate_call
+from tests.support.timing import scaled, wait_for
+from tests.voice_rig import VoiceRig, voice_hub
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("node") is None,
+                                reason="needs Debian's chromium (scripts/install --test)")
+
+
+def ms(seconds: float) -> float:
+    return scaled(seconds) * 1000
+
+
+@contextlib.asynccontextmanager
+async def browser_page(tmp_path: Path) -> AsyncIterator[tuple[Any, list[str]]]:
+    """A fresh profile at 1280x800; yields the page and the console errors seen (the test asserts none)."""
+    from playwright.async_api import async_playwright
+
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800}, permissions=["microphone"])
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            page.on("console", lambda message: errors.append(f"{message.text} ({message.location.get('url')})")
+                    if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+            page.set_default_timeout(ms(10))
+            yield page, errors
+        finally:
+            await context.close()
+
+
+async def api_key(rig: VoiceRig) -> str:
+    key, _record = await rig.runtime.key_store.create_key(DEFAULT_TENANT, name="dashboard test", scopes=sorted(ALL_SCOPES))
+    return str(key)
+
+
+async def sign_in(page: Any, rig: VoiceRig, key: str) -> None:
+    await page.goto(rig.base + "/dashboard")
+    await page.fill("#api-key", key)
+    await page.click("#login-submit")
+    await page.wait_for_selector('#conn-state[data-state="connected"]')
+    assert key not in page.url
+
+
+def start_caller(rig: VoiceRig, agent_id: str, channel: str, index: int, seconds: float = 60.0) -> asyncio.Task[Any]:
+    token = rig.token({"voice:session"})
+    return asyncio.create_task(simulate_call(rig.base, token, duration=seconds, agent_id=agent_id, index=index,
+                                             metadata={"channel": channel}))
+
+
+async def stop_callers(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def stats(page: Any, part: str) -> dict[str, Any]:
+    value: dict[str, Any] = await page.evaluate(f"() => window.voicehubStats.{part}")
+    return value
+
+
+async def recording_ready(base: str, key: str, conversation_id: str, seconds: float = 10) -> None:
+    """The MP3 is written when the call ends; poll its REST resource (bounded)."""
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+        for _ in range(int(scaled(seconds) / 0.1)):
+            if (await client.get(f"/api/v1/conversations/{conversation_id}/recording")).status_code == 200:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no recording for {conversation_id}")
+
+
+def test_dashboard_live_call_listen_barge_end_history(tmp_path: Path) -> None:
+    asyncio.run(_live_flow(tmp_path))
+
+
+async def _live_flow(tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with voice_hub(tmp_path=tmp_path / "data") as rig, browser_page(tmp_path) as (page, errors):
+        key = await api_key(rig)
+        await sign_in(page, rig, key)
+        caller = start_caller(rig, "agt_support", "phone", 0)
+        others = [start_caller(rig, "agt_sales", "webrtc", 1), start_caller(rig, "agt_billing", "whatsapp", 2)]
+        try:
+            # The board: the calls appear with their figures, then their first transcript lines.
+            card = page.locator(".call-card", has_text="agt_support")
+            await card.wait_for()
+            await page.wait_for_function("() => document.querySelectorAll('.call-card .last-line .who').length >= 3",
+                                         timeout=ms(12))
+            conversation_id = await card.get_attribute("data-id")
+            assert conversation_id and conversation_id.startswith("conv_")
+            await page.wait_for_selector(f'.call-card[data-id="{conversation_id}"] .last-line .who', timeout=ms(12))
+            assert await card.locator(".chip").first.inner_text() == "Phone"
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-board.png"))
+
+            # The conversation: final lines stream in (speakers told apart).
+            await card.click()
+            await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(12))
+
+            # Listen-in: samples flow through the AudioWorklet and are not silence.
+            await page.click("#listen-toggle")
+            await page.wait_for_function(
+                "() => { const p = window.voicehubStats.playback; return p && p.nonSilentSamples > 4800 && p.peak > 0.01; }",
+                timeout=ms(10))
+            playback = await stats(page, "playback")
+            assert playback["sampleRate"] == 48000 and playback["frames"] > 0
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-conversation.png"))
+            await page.click("#listen-toggle")
+            await page.wait_for_function("() => window.voicehubStats.playback.state === 'stopped'")
+
+            # Barge: push-to-talk sends microphone audio; release hands the call back.
+            await page.click("#barge")
+            await page.wait_for_selector("#talk:not([disabled])")
+            await page.locator("#talk").hover()
+            await page.mouse.down()
+            await page.wait_for_function("() => window.voicehubStats.mic.chunksSent >= 10 && window.voicehubStats.mic.peak > 0")
+            await page.mouse.up()
+            mic = await stats(page, "mic")
+            assert mic["errors"] == 0 and mic["peak"] > 0
+            await page.click("#barge")
+            await page.wait_for_selector("#transcript li.event-control.action-barge")
+            await page.wait_for_selector("#transcript li.event-control.action-release")
+
+            # End the call from the page; the view says so and offers the history.
+            await page.click("#end-call")
+            await page.click("#end-confirm")
+            await page.wait_for_selector(".notice a[href^='#/history/']")
+            await wait_for(caller, 10)
+        finally:
+            await stop_callers([caller, *others])
+
+        # History: the list shows it; the detail has the transcript and a playable recording.
+        await recording_ready(rig.base, key, conversation_id)
+        await page.click(".tab[data-tab='history']")
+        await page.click(f"#history-table tr[data-id='{conversation_id}']")
+        await page.wait_for_selector("#recording")
+        assert await page.locator(".static-list li.turn").count() > 0
+        src = await page.get_attribute("#recording", "src")
+        response = await page.request.get(src)
+        assert response.status == 200 and response.headers["content-type"] == "audio/mpeg"
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"))
+        assert errors == [], errors
