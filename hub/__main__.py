@@ -66,8 +66,14 @@ def _agent(args: argparse.Namespace) -> int:
         print("error: the agent process needs --redis-url (or VOICEHUB_REDIS_URL); without Redis, "
               "`serve` runs the echo agent in-process", file=sys.stderr)
         return 2
-    asyncio.run(agent_main(args.redis_url, env("prefix", "voicehub") or "voicehub"))
+    asyncio.run(agent_main(args.redis_url, env("prefix", "voicehub") or "voicehub", args.script))
     return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from hub.client.watch_cli import watch_main
+
+    return watch_main(args)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -111,12 +117,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="comma-separated origins allowed to call the REST API from a browser (default: none)")
     agent = sub.add_parser("agent", help="run the reference echo agent against Redis")
     agent.add_argument("--redis-url", default=env("redis-url"))
+    agent.add_argument("--script", default=env("agent-script"), help="a file of agent lines, one per turn")
     simulate = sub.add_parser("simulate", help="simulated callers against a hub")
     simulate.add_argument("--url", default=env("url", "http://127.0.0.1:8000"))
     simulate.add_argument("--key", default=env("key"))
     simulate.add_argument("--calls", type=int, default=1)
     simulate.add_argument("--duration", type=float, default=20.0)
     simulate.add_argument("--agent-id", default="agt_simulated")
+    watch = sub.add_parser("watch", help="print the transcript and levels of live calls")
+    from hub.client.watch_cli import add_arguments as watch_arguments
+
+    watch_arguments(watch, env)
     sub.add_parser("keys", help="manage API keys: keys create|list|revoke ... (see `python -m hub keys --help`)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -126,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         return _agent(args)
     if args.command == "simulate":
         return _simulate(args)
+    if args.command == "watch":
+        return _watch(args)
     return 2
 
 

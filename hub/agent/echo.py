@@ -2,6 +2,9 @@
 
 No STT or TTS: the user turn describes the speech ("[speech 1.4 s]"), the agent says how long it was and plays the
 utterance back at 24 kHz, after a greeting (espeak-ng if installed, else a tone). Agent audio is paced in real time.
+A script gives the turns' text instead: the conversation's metadata `{"script": [agent lines], "userScript": [user
+lines]}`, else the agent's own script (`python -m hub agent --script FILE`, one agent line per line); turn n uses
+line n while there are lines. Costs follow each answer; once the conversation ends the agent publishes an analysis.
 Caller frames wait in a bounded queue per conversation (CALLER_QUEUE frames); when it is full new frames are dropped.
 """
 
@@ -15,13 +18,14 @@ import shutil
 import time
 import wave
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hub.audio.resample import resample
 from hub.broker.base import Broker
-from hub.publisher import FRAME_BYTES, Publisher, new_turn_id
+from hub.publisher import FRAME_BYTES, Publisher, new_turn_id, now_iso
 
 log = logging.getLogger("hub.agent")
 
@@ -66,9 +70,41 @@ async def _render_greeting() -> bytes:
     return (np.sin(2 * np.pi * 440 * t) * 6000).astype("<i2").tobytes()
 
 
+@dataclass(frozen=True)
+class Script:
+    """The text of the turns: agent lines and user lines, used in order while they last."""
+
+    agent: tuple[str, ...] = ()
+    user: tuple[str, ...] = ()
+
+    @classmethod
+    def from_metadata(cls, metadata: Any, default: Script | None = None) -> Script:
+        default = default or cls()
+        if not isinstance(metadata, dict):
+            return default
+        agent, user = _lines(metadata.get("script")), _lines(metadata.get("userScript"))
+        return cls(agent or default.agent, user or default.user)
+
+    @classmethod
+    def from_file(cls, path: str) -> Script:
+        with open(path, encoding="utf-8") as lines:
+            return cls(tuple(line.strip() for line in lines if line.strip()))
+
+
+def _lines(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(line)[:500] for line in value if isinstance(line, str) and line.strip())[:100]
+
+
 class EchoConversation:
-    def __init__(self, broker: Broker, conversation_id: str) -> None:
+    def __init__(self, broker: Broker, conversation_id: str, script: Script | None = None) -> None:
         self.pub = Publisher(broker, conversation_id)
+        self.script = script or Script()
+        self.said: list[tuple[str, str]] = []  # (role, final text)
+        self.speech_seconds = 0.0
         self.frames: asyncio.Queue[bytes] = asyncio.Queue(CALLER_QUEUE)
         self.playout: deque[bytes] = deque()
         self.heard = 0  # caller samples seen (conversation time of the caller track)
@@ -141,7 +177,8 @@ class EchoConversation:
     async def _answer(self, spoken: float) -> None:
         assert self.turn_id is not None
         start, end = self.start_sample / 16000, (self.heard - self.silence) / 16000
-        text = f"[speech {spoken:.1f} s]"
+        script = self.script
+        text = script.user[self.turns] if self.turns < len(script.user) else f"[speech {spoken:.1f} s]"
         await self.pub.send_transcript("user", text, is_final=True, turn_id=self.turn_id, start_time=start, end_time=end,
                                        confidence=1.0, words=word_timings(text, start, end))
         speech = b"".join(self.utterance)
@@ -151,7 +188,9 @@ class EchoConversation:
         self.utterance = []
         self.turns += 1
         agent_turn = new_turn_id()
-        reply = f"I heard {spoken:.1f} seconds of speech."
+        reply = script.agent[self.turns - 1] if self.turns <= len(script.agent) else f"I heard {spoken:.1f} seconds of speech."
+        self.said += [("user", text), ("agent", reply)]
+        self.speech_seconds += spoken
         now = self.heard / 16000
         words = reply.split()
         for n in range(1, len(words)):
@@ -161,7 +200,46 @@ class EchoConversation:
                                        end_time=now + spoken, confidence=1.0, words=word_timings(reply, now, now + spoken))
         echoed = resample(np.frombuffer(speech, dtype="<i2").astype(np.int16), 16000, 24000)
         self.queue_audio(echoed.astype("<i2").tobytes())
-        await self.pub.send_cost({"totalCost": round(0.002 * self.turns, 4), "currency": "USD"})
+        await self.pub.send_cost(self.costs())
+
+    def costs(self) -> dict[str, Any]:
+        """The REST costs object: made-up prices for the work an STT/LLM/TTS pipeline would have done."""
+        characters = sum(len(text) for role, text in self.said if role == "agent")
+        breakdown: dict[str, dict[str, Any]] = {
+            "stt": {"provider": "echo", "audioSeconds": round(self.speech_seconds, 1),
+                    "cost": round(self.speech_seconds * 0.0002, 6)},
+            "llm": {"provider": "echo", "inputTokens": 0, "outputTokens": 0, "cost": 0.0},
+            "tts": {"provider": "echo", "characters": characters, "cost": round(characters * 0.000012, 6)},
+            "telephony": {"provider": "echo", "minutes": 0, "cost": 0.0},
+        }
+        return {"currency": "USD", "total": round(sum(item["cost"] for item in breakdown.values()), 6),
+                "breakdown": breakdown}
+
+    def analysis(self) -> dict[str, Any]:
+        """What an analysis step would say about the call, from the turns it had."""
+        users = [text for role, text in self.said if role == "user"]
+        summary = (f"Echo test call: the caller spoke {len(users)} time(s) ({self.speech_seconds:.1f} s of speech) "
+                   "and the agent answered each time.") if users else "Echo test call: the caller did not speak."
+        words = [w.strip(".,?!").lower() for text in users for w in text.split() if len(w.strip(".,?!")) > 4]
+        topics = sorted(set(words), key=words.index)[:5]
+        return {
+            "completedAt": now_iso(),
+            "sentiment": "neutral",
+            "sentimentScore": 0.5,
+            "sentimentBreakdown": {"agent": 0.5, "user": 0.5},
+            "intent": "echo_test",
+            "entities": [],
+            "summary": summary,
+            "topics": topics,
+            "customFields": {"turns": len(users), "speechSeconds": round(self.speech_seconds, 1)},
+            "callQualityScore": 5.0 if users else 1.0,
+            "agentPerformanceNotes": "Reference echo agent: every caller utterance was answered.",
+        }
+
+    async def finish(self) -> None:
+        """After the end: the last costs and the analysis (the caller's node stores both)."""
+        await self.pub.send_cost(self.costs())
+        await self.pub.send_analysis(self.analysis())
 
 
 def word_timings(text: str, start: float, end: float) -> list[dict[str, Any]]:
@@ -172,9 +250,13 @@ def word_timings(text: str, start: float, end: float) -> list[dict[str, Any]]:
              "confidence": 1.0} for i, word in enumerate(words)]
 
 
-async def run_echo_agent(broker: Broker, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-    """Answer every conversation that starts until `stop` is set; `ready` is set once the agent hears lifecycle events."""
+async def run_echo_agent(broker: Broker, stop: asyncio.Event, ready: asyncio.Event | None = None, *,
+                         script: Script | None = None) -> None:
+    """Answer every conversation that starts until `stop` is set; `ready` is set once the agent hears lifecycle events.
+    `script` gives the agent's lines when a conversation's metadata has none."""
     tasks: dict[str, asyncio.Task[None]] = {}
+    conversations: dict[str, EchoConversation] = {}
+    finishing: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
 
     def on_lifecycle(event: dict[str, Any]) -> None:
@@ -182,11 +264,19 @@ async def run_echo_agent(broker: Broker, stop: asyncio.Event, ready: asyncio.Eve
         if not isinstance(conversation_id, str):
             return
         if event.get("type") == "started" and conversation_id not in tasks:
-            task = loop.create_task(_guarded(EchoConversation(broker, conversation_id).run(), conversation_id))
+            metadata = (event.get("conversation") or {}).get("metadata")
+            conversation = EchoConversation(broker, conversation_id, Script.from_metadata(metadata, script))
+            conversations[conversation_id] = conversation
+            task = loop.create_task(_guarded(conversation.run(), conversation_id))
             tasks[conversation_id] = task
             task.add_done_callback(lambda _t: tasks.pop(conversation_id, None))
         elif event.get("type") == "ended" and conversation_id in tasks:
             tasks[conversation_id].cancel()
+            ended = conversations.pop(conversation_id, None)
+            if ended is not None:
+                done = loop.create_task(_guarded(ended.finish(), conversation_id))
+                finishing.add(done)
+                done.add_done_callback(finishing.discard)
 
     sub = broker.subscribe_lifecycle(on_lifecycle)
     try:
@@ -201,6 +291,8 @@ async def run_echo_agent(broker: Broker, stop: asyncio.Event, ready: asyncio.Eve
         for task in list(tasks.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if finishing:  # analyses being published: let them land
+            await asyncio.wait(list(finishing), timeout=5)
 
 
 async def _guarded(work: Any, conversation_id: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from hub.client.signalr import HubError
 from hub.client.voice import VoiceCaller
-from hub.simulate.speech import SILENCE_FRAME, frames, utterance
+from hub.simulate.speech import SILENCE_FRAME, dialogue, frames, utterance
 
 log = logging.getLogger("hub.simulate")
 
@@ -39,12 +39,15 @@ Progress = Callable[[int, CallResult], None]
 async def simulate_call(base_url: str, token: str, *, duration: float = 20.0, agent_id: str = "agt_simulated",
                         metadata: dict[str, Any] | None = None, msgpack: bool = False, index: int = 0,
                         use_espeak: bool = True, progress: Progress | None = None) -> CallResult:
-    """One caller for about `duration` seconds of audio, paced at real time; then EndSessionAsync."""
+    """One caller for about `duration` seconds of audio, paced at real time; then EndSessionAsync. The metadata
+    carries the dialogue (`userScript`, `script`) so the echo agent's transcript has the spoken words."""
     result = CallResult()
     started = time.monotonic()
+    metadata = dict(metadata or {"simulated": True, "index": index})
+    if "script" not in metadata and "userScript" not in metadata:
+        metadata.update(dialogue(index, min(8, 1 + int(duration / 2))))
     try:
-        caller = await VoiceCaller.connect(base_url, token, agent_id=agent_id, msgpack=msgpack,
-                                           metadata=metadata or {"simulated": True, "index": index})
+        caller = await VoiceCaller.connect(base_url, token, agent_id=agent_id, msgpack=msgpack, metadata=metadata)
     except (HubError, OSError) as exc:
         result.error = str(exc)
         return result

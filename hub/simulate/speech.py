@@ -23,6 +23,19 @@ PHRASES = (
     "Can you tell me when it will arrive?",
     "Thank you, that is all for today.",
 )
+AGENT_LINES = (
+    "Of course. Can you give me the order number?",
+    "Thank you. Order four five six left our warehouse yesterday.",
+    "It should arrive on Friday.",
+    "You are welcome. Goodbye!",
+)
+"""What the echo agent says after each phrase when a simulated call passes the dialogue in its metadata."""
+
+
+def dialogue(index: int, turns: int) -> dict[str, list[str]]:
+    """Metadata for the echo agent (`script`, `userScript`): the lines of the first `turns` turns from phrase `index`."""
+    order = [(index + n) % len(PHRASES) for n in range(turns)]
+    return {"userScript": [PHRASES[i] for i in order], "script": [AGENT_LINES[i] for i in order]}
 
 
 @functools.lru_cache(maxsize=16)
