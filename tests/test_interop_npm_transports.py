@@ -10,7 +10,7 @@ EXPECTED_CHECKS = 33
 
 
 def test_npm_client_on_every_transport_and_protocol() -> None:
-    with running_hub("--conformance") as base:
+    with running_hub("--conformance", "--drain-grace", "1") as base:
         run = run_node_script(NODE_DIR / "interop_transports.cjs", base)
     assert run.failed == 0, run.output
     assert run.passed >= EXPECTED_CHECKS, run.output
