@@ -60,9 +60,10 @@ async def browser_page(tmp_path: Path) -> AsyncIterator[tuple[Any, list[str]]]:
             await context.close()
 
 
-async def api_key(rig: VoiceRig) -> str:
-    key, _record = await rig.runtime.key_store.create_key(DEFAULT_TENANT, name="dashboard test", scopes=sorted(ALL_SCOPES))
-    return str(key)
+async def api_key(rig: VoiceRig) -> tuple[str, str]:
+    """A new API key with every scope: (the secret, its key id, which is the `sub` of the page's tokens)."""
+    key, record = await rig.runtime.key_store.create_key(DEFAULT_TENANT, name="dashboard test", scopes=sorted(ALL_SCOPES))
+    return str(key), str(record["id"])
 
 
 async def sign_in(page: Any, rig: VoiceRig, key: str) -> None:
@@ -107,7 +108,7 @@ def test_dashboard_live_call_listen_barge_end_history(tmp_path: Path) -> None:
 async def _live_flow(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     async with voice_hub(tmp_path=tmp_path / "data") as rig, browser_page(tmp_path) as (page, errors):
-        key = await api_key(rig)
+        key, _key_id = await api_key(rig)
         await sign_in(page, rig, key)
         caller = start_caller(rig, "agt_support", "phone", 0)
         others = [start_caller(rig, "agt_sales", "webrtc", 1), start_caller(rig, "agt_billing", "whatsapp", 2)]
@@ -170,3 +171,125 @@ async def _live_flow(tmp_path: Path) -> None:
         assert response.status == 200 and response.headers["content-type"] == "audio/mpeg"
         await page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"))
         assert errors == [], errors
+
+
+def test_dashboard_reconnects_and_resumes_the_transcript_without_duplicates_or_holes(tmp_path: Path) -> None:
+    asyncio.run(_reconnect_flow(tmp_path))
+
+
+def drop_page_connections(rig: VoiceRig, subject: str) -> int:
+    """What a draining hub does to its monitors: Close{allowReconnect: true}."""
+    endpoint = rig.runtime.voice_endpoint
+    assert endpoint is not None
+    dropped = 0
+    for connection in list(endpoint.manager.all_open()):
+        if getattr(connection.user, "subject", None) == subject:
+            connection.close("Server is restarting.", allow_reconnect=True)
+            dropped += 1
+    return dropped
+
+
+async def final_turns_in_history(rig: VoiceRig, conversation_id: str) -> int:
+    history = await rig.runtime.broker.history(conversation_id, 0)
+    return sum(1 for event in history.events if event.get("type") == "transcript" and event.get("isFinal"))
+
+
+async def more_finals(rig: VoiceRig, conversation_id: str, than: int, seconds: float = 10) -> None:
+    for _ in range(int(scaled(seconds) / 0.1)):
+        if await final_turns_in_history(rig, conversation_id) > than:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("no new final turn while the page was disconnected")
+
+
+async def _reconnect_flow(tmp_path: Path) -> None:
+    negotiate = "**/hubs/voice/negotiate**"
+    async with voice_hub(tmp_path=tmp_path / "data") as rig, browser_page(tmp_path) as (page, errors):
+        key, key_id = await api_key(rig)
+        await sign_in(page, rig, key)
+        caller = start_caller(rig, "agt_support", "phone", 0)
+        try:
+            card = page.locator(".call-card").first
+            await card.wait_for()
+            conversation_id = str(await card.get_attribute("data-id"))
+            await card.click()
+            await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(12))
+
+            # The hub drops the page and refuses it for a while; the caller keeps talking meanwhile.
+            await page.route(negotiate, lambda route: route.abort())
+            finals = await final_turns_in_history(rig, conversation_id)
+            assert drop_page_connections(rig, key_id) == 1
+            await page.wait_for_selector('#conn-state[data-state="reconnecting"]')
+            assert await page.is_visible("#banner")
+            await more_finals(rig, conversation_id, finals)
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-reconnecting.png"))
+            await page.unroute(negotiate)
+            await page.wait_for_selector('#conn-state[data-state="connected"]', timeout=ms(12))
+
+            await page.click("#end-call")
+            await page.click("#end-confirm")
+            await page.wait_for_selector(".notice a[href^='#/history/']")
+        finally:
+            await stop_callers([caller])
+
+        async with httpx.AsyncClient(base_url=rig.base, headers={"Authorization": f"Bearer {key}"}) as client:
+            transcript = (await client.get(f"/api/v1/conversations/{conversation_id}/transcript")).json()
+        expected = [turn["id"] for turn in transcript["turns"]]
+        shown = await page.eval_on_selector_all("#transcript li.turn", "els => els.map(e => [e.dataset.turn, e.dataset.final])")
+        assert [turn for turn, final in shown if final == "1"] == expected
+        assert len({turn for turn, _final in shown}) == len(shown)
+        states = await page.evaluate("() => window.voicehubStats.states")
+        assert states[-3:] == ["reconnecting", "syncing", "connected"]
+        # Refused negotiations while the hub "was down" are the only console errors allowed.
+        assert [e for e in errors if "/hubs/voice/negotiate" not in e] == [], errors
+
+
+def test_dashboard_sign_in_refreshes_the_token_and_keeps_the_key_out_of_urls_and_logs(tmp_path: Path) -> None:
+    asyncio.run(_sign_in_flow(tmp_path))
+
+
+async def _sign_in_flow(tmp_path: Path) -> None:
+    async with voice_hub(tmp_path=tmp_path / "data") as rig, browser_page(tmp_path) as (page, errors):
+        key, key_id = await api_key(rig)
+        seen: list[str] = []
+        exchanges: list[str] = []
+        page.on("request", lambda request: seen.append(request.url))
+        page.on("console", lambda message: seen.append(message.text))
+
+        async def short_lived(route: Any) -> None:
+            """Hand the page 12-second tokens so that it has to refresh one during the test."""
+            response = await route.fetch()
+            body = await response.json()
+            exchanges.append(body.get("accessToken", ""))
+            if response.status == 200:
+                body["expiresIn"] = 12
+            await route.fulfill(response=response, json=body)
+
+        await page.route("**/api/v1/auth/token", short_lived)
+        await page.goto(rig.base + "/dashboard")
+        await page.fill("#api-key", "vsnp_live_" + "x" * 40)
+        await page.click("#login-submit")
+        await page.wait_for_selector("#login-error:has-text('not valid')")
+
+        await sign_in(page, rig, key)
+        assert await page.inner_text("#whoami") != "" and key_id.endswith((await page.inner_text("#whoami"))[-6:])
+        stored = await page.evaluate("() => [sessionStorage.getItem('voicehub.apiKey'), JSON.stringify(localStorage)]")
+        assert stored[0] == key and key not in stored[1]
+        # The refresh comes before the 12 s token expires (at 5 s, the page's floor).
+        for _ in range(int(scaled(10) / 0.1)):
+            if len(exchanges) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert len(exchanges) >= 3, exchanges
+
+        # A reload signs in again from this tab's sessionStorage, without the form.
+        await page.reload()
+        await page.wait_for_selector('#conn-state[data-state="connected"]')
+        assert await page.is_hidden("#login")
+
+        await page.click("#logout")
+        await page.wait_for_selector("#login-form")
+        assert await page.evaluate("() => sessionStorage.getItem('voicehub.apiKey')") is None
+        assert all(key not in line for line in seen)
+        # The refused key is the only failed request.
+        assert [e for e in errors if "/api/v1/auth/token" not in e] == [], errors

@@ -11,6 +11,7 @@ export class Auth {
     this.key = null;
     this.token = null;
     this.expiresAt = 0;
+    this.margin = 30_000;
     this.claims = {};
     this.timer = 0;
     this.pending = null;
@@ -57,7 +58,7 @@ export class Auth {
 
   /** The current JWT, refreshed first when it is about to expire. */
   async accessToken() {
-    if (!this.token || Date.now() > this.expiresAt - 30_000) await this.refresh();
+    if (!this.token || Date.now() > this.expiresAt - this.margin) await this.refresh();
     return this.token;
   }
 
@@ -94,6 +95,7 @@ export class Auth {
     this.claims = decodeClaims(body.accessToken);
     const ttl = Math.max(10, Number(body.expiresIn) || 900);
     this.expiresAt = Date.now() + ttl * 1000;
+    this.margin = Math.min(30_000, ttl * 200); // a token this close to its end is replaced before use
     clearTimeout(this.timer);
     const refreshIn = Math.max(5, Math.min(ttl * 0.8, ttl - 60));
     this.timer = setTimeout(() => { this.refresh().catch(() => {}); }, refreshIn * 1000);

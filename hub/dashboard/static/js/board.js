@@ -31,10 +31,17 @@ export class BoardView {
       h("div.empty-icon", "◌"),
       h("h3", "No live calls right now"),
       h("p.muted", "Calls appear here the moment they start. For a demo, run ", h("code", "./scripts/serve --demo 3"), "."));
+    const kpi = (label) => { const value = h("span.kpi-value.mono", "–"); return [h("div.kpi", h("span.stat-label", label), value), value]; };
+    const [live, liveValue] = kpi("Live calls");
+    const [longest, longestValue] = kpi("Longest call");
+    const [cost, costValue] = kpi("Live cost");
+    const [agents, agentsValue] = kpi("Agents on calls");
+    this.kpis = { live: liveValue, longest: longestValue, cost: costValue, agents: agentsValue };
     root.append(
       h("div.page-head",
         h("div", h("h1", "Live calls"), this.summary),
         h("div.filters", this.agentSelect, channel, tags)),
+      h("div.kpis", live, longest, cost, agents),
       this.grid, this.empty);
     for (const entry of this.monitor.conversations.values()) if (!entry.ended) this.upsert(entry);
     const m = this.monitor;
@@ -149,6 +156,11 @@ export class BoardView {
 
   tick() {
     for (const card of this.cards.values()) this.tickCard(card);
+    const live = [...this.cards.values()].map((c) => c.entry).filter((e) => !e.ended && this.matches(e));
+    this.kpis.live.textContent = String(live.length);
+    this.kpis.longest.textContent = live.length ? duration(Math.max(...live.map(liveSeconds))) : "–";
+    this.kpis.cost.textContent = usd(live.reduce((sum, e) => sum + Number((e.conversation.cost || {}).totalUsd || 0), 0));
+    this.kpis.agents.textContent = String(new Set(live.map((e) => e.conversation.agentId)).size);
   }
 
   tickCard(card) {
@@ -161,6 +173,7 @@ export class BoardView {
   }
 
   refresh() {
+    if (this.kpis) this.tick();
     const agents = new Set();
     let shown = 0;
     let live = 0;

@@ -41,7 +41,11 @@ export function agentLabel(conversation) {
   return conversation.agentName || conversation.agentId || "unknown agent";
 }
 
+const LABELS = { webrtc: "WebRTC", webchat: "Web chat", sms: "SMS", whatsapp: "WhatsApp", in_progress: "In progress" };
+
+/** Contract values (channel, status, sentiment ...) as words: whatsapp -> WhatsApp, in_progress -> In progress. */
 export function titleCase(text) {
+  if (text && LABELS[text]) return LABELS[text];
   return text ? String(text).replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase()) : "";
 }
 

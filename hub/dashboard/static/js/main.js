@@ -71,6 +71,8 @@ async function startShell() {
 }
 
 function showState(state) {
+  const seen = (window.voicehubStats.states ||= []);
+  if (seen[seen.length - 1] !== state) seen.push(state);
   const [label, kind] = STATES[state] || STATES.disconnected;
   const pill = $("#conn-state");
   pill.className = `pill ${kind}`;

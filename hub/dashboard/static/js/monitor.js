@@ -6,7 +6,7 @@
 // reconnect every conversation is re-subscribed with `fromSeq` so nothing is missed or shown twice.
 
 const signalR = window.signalR;
-const RETRY_MS = [0, 1000, 2000, 3000, 5000];
+const RETRY_MS = [0, 1000, 1000, 2000, 2000, 3000, 5000]; // then every 5 s, forever (a hub restart may take a while)
 const KEEP_ENDED = 50;
 
 class PageLogger {
@@ -15,6 +15,11 @@ class PageLogger {
     // Connection trouble is shown in the page; the console gets a warning without any token in it.
     console.warn(`[hub] ${String(message).replace(/access_token=[^&\s'"]+/g, "access_token=…")}`);
   }
+}
+
+function retryDelay(context) {
+  const base = RETRY_MS[Math.min(context.previousRetryCount, RETRY_MS.length - 1)];
+  return base * (0.8 + 0.4 * Math.random()); // jitter: many dashboards do not come back in lockstep
 }
 
 export class Monitor {
@@ -50,7 +55,7 @@ export class Monitor {
     const connection = new signalR.HubConnectionBuilder()
       .withUrl("/hubs/voice", { accessTokenFactory: () => this.auth.accessToken() })
       .withHubProtocol(new signalR.protocols.msgpack.MessagePackHubProtocol())
-      .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => RETRY_MS[Math.min(ctx.previousRetryCount, RETRY_MS.length - 1)] })
+      .withAutomaticReconnect({ nextRetryDelayInMilliseconds: retryDelay })
       .configureLogging(new PageLogger())
       .build();
     const on = (target, fn) => connection.on(target, (payload) => fn.call(this, payload || {}));
