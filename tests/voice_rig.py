@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,3 +90,63 @@ def publisher(rig: VoiceRig, conversation_id: str) -> Any:
     from hub.publisher import Publisher
 
     return Publisher(rig.runtime.broker, conversation_id)
+
+
+# --- real processes (end-to-end tests) ---------------------------------------------------------------------------
+E2E_ENV = {"VOICEHUB_JWT_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+
+
+def mint_token(scopes: set[str] | frozenset[str] = ALL_SCOPES, *, tenant: str = DEFAULT_TENANT,
+               subject: str = "usr_test", conversation_id: str | None = None) -> str:
+    """A hub JWT signed with the secret the test's hub processes share."""
+    from hub.auth.tokens import TokenService
+
+    token: str = TokenService(SECRET).issue(Principal(subject, tenant, frozenset(scopes), conversation_id,
+                                                      method="jwt"), 600)
+    return token
+
+
+@contextlib.contextmanager
+def hub_processes(*commands: list[str], ready_paths: list[str | None]) -> Iterator[list[str]]:
+    """Start `python -m hub <command>` processes together (same JWT secret); yield their base URLs (None-path ones
+    get ""), once each answers its ready path; terminate them all after."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.support.timing import eventually_sync
+
+    procs: list[subprocess.Popen[bytes]] = []
+    bases: list[str] = []
+    try:
+        for command in commands:
+            port = free_port()
+            args = [a.replace("{port}", str(port)) for a in command]
+            procs.append(subprocess.Popen([sys.executable, "-m", "hub", *args], env={**os.environ, **E2E_ENV},
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            bases.append(f"http://127.0.0.1:{port}" if "{port}" in " ".join(command) else "")
+        for proc, base, path in zip(procs, bases, ready_paths, strict=True):
+            if path is None:
+                continue
+
+            def up(base: str = base, path: str = path, proc: subprocess.Popen[bytes] = proc) -> bool:
+                if proc.poll() is not None:
+                    raise AssertionError(f"hub process exited with {proc.returncode}")
+                try:
+                    return httpx.get(base + path, timeout=0.5).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            eventually_sync(up, 15, f"{base}{path}")
+        yield bases
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
