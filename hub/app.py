@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -80,9 +81,14 @@ def create_app(config: HubConfig | None = None, *, conformance: bool | None = No
     async def delete_history(tenant_id: str, conversation_id: str) -> None:
         await runtime.broker.delete_history(conversation_id)
 
-    runtime.voice = VoiceServices(runtime.store, runtime.broker, runtime.tokens, VoiceSettings(data_dir=config.data_dir))
-    voice_endpoint = HubEndpoint(voice_hub_factory(runtime.voice), HubOptions(),
-                                 authenticate=voice_authenticator(runtime.voice))
+    from hub.limits import tenant_limited
+
+    settings = VoiceSettings(data_dir=config.data_dir, max_subscriptions=config.max_subscriptions,
+                             max_subscriptions_per_tenant=config.max_subscriptions_per_tenant)
+    runtime.voice = VoiceServices(runtime.store, runtime.broker, runtime.tokens, settings)
+    voice_endpoint = HubEndpoint(voice_hub_factory(runtime.voice), HubOptions(max_connections=config.max_connections),
+                                 authenticate=tenant_limited(voice_authenticator(runtime.voice), lambda: voice_endpoint.manager,
+                                                             config.max_connections_per_tenant))
     runtime.voice_endpoint = voice_endpoint
     runtime.endpoints.append(voice_endpoint)
     rest = RestServices(store=runtime.store, key_store=runtime.key_store, token_service=runtime.tokens,
@@ -104,7 +110,7 @@ def create_app(config: HubConfig | None = None, *, conformance: bool | None = No
     from hub.dashboard import dashboard_routes
 
     routes += dashboard_routes()
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    app = Starlette(routes=routes, lifespan=_lifespan, middleware=_cors(config))
     app.state.runtime = runtime
     return app
 
@@ -152,6 +158,22 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.broker.close()
         if runtime.redis is not None:
             await runtime.redis.aclose()
+
+
+def _cors(config: HubConfig) -> list[Middleware]:
+    """CORS is closed unless origins are configured (--cors-origins / VOICEHUB_CORS_ORIGINS); `*` allows any origin
+    without credentials. The dashboard served by the hub itself is same-origin and needs none."""
+    if not config.cors_origins:
+        return []
+    from starlette.middleware.cors import CORSMiddleware
+
+    any_origin = "*" in config.cors_origins
+    return [Middleware(CORSMiddleware, allow_origins=["*"] if any_origin else list(config.cors_origins),
+                       allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+                       allow_headers=["Authorization", "Content-Type", "X-Requested-With", "X-SignalR-User-Agent"],
+                       expose_headers=["X-Trace-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+                                       "X-RateLimit-Policy", "Retry-After"],
+                       allow_credentials=not any_origin, max_age=600)]
 
 
 async def healthz(request: Request) -> Response:

@@ -30,7 +30,11 @@ class HubConfig:
     data_dir: str = "data"
     bootstrap_key: str | None = None
     drain_grace: float = 10.0
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the REST API and hubs (none: CORS closed)
+    max_connections: int = 10_000  # hub connections on this node (negotiated or open)
+    max_connections_per_tenant: int = 2_000  # hub connections of one tenant on this node
+    max_subscriptions: int = 200  # conversations one monitor connection may watch
+    max_subscriptions_per_tenant: int = 5_000  # conversation watches of one tenant's monitors on this node
     generated_secret: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -53,7 +57,9 @@ class HubConfig:
             "data_dir": env("data-dir", "data"),
             "bootstrap_key": env("bootstrap-key"),
             "drain_grace": float(env("drain-grace", "10") or "10"),
-            "cors_origins": tuple(o for o in (env("cors-origins", "") or "").split(",") if o),
+            "cors_origins": tuple(o.strip() for o in (env("cors-origins", "") or "").split(",") if o.strip()),
+            **{name: int(value) for name in ("max_connections", "max_connections_per_tenant", "max_subscriptions",
+                                             "max_subscriptions_per_tenant") if (value := env(name))},
         }
         agent = env("agent")
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -321,8 +321,9 @@ class TurnPipeline:
     """An agent pipeline (besides the echo agent) that publishes a final turn per conversation every `every`
     seconds through Redis, retrying while Redis is away; `acked` holds each seq Redis acknowledged."""
 
-    def __init__(self, redis_url: str, conversation_ids: list[str], every: float = 0.1) -> None:
+    def __init__(self, redis_url: str, conversation_ids: list[str], every: float = 0.1, text_bytes: int = 0) -> None:
         self.redis_url = redis_url
+        self.padding = " " + "x" * text_bytes if text_bytes else ""
         self.conversation_ids = conversation_ids
         self.every = every
         self.acked: dict[str, list[int]] = {c: [] for c in conversation_ids}
@@ -343,7 +344,7 @@ class TurnPipeline:
         publisher = Publisher(self.broker, conversation_id)
         while True:
             try:
-                seq = await publisher.send_transcript("agent", f"pipeline turn {n}", is_final=True,
+                seq = await publisher.send_transcript("agent", f"pipeline turn {n}{self.padding}", is_final=True,
                                                       start_time=n * self.every, end_time=(n + 1) * self.every)
                 self.acked[conversation_id].append(seq)
                 return

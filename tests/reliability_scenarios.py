@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from hub.client.signalr import HubError
 from hub.client.voice import VoiceCaller
 from tests.reliability_rig import (
     HubProcess,
@@ -101,7 +102,7 @@ async def _store_lost(base: str, redis_url: str, ids: list[str]) -> int:
 
 
 async def redis_outage(redis: PersistentRedis, hubs: list[HubProcess], *, conversations: int, outage: float,
-                       warmup: float, after: float) -> OutageReport:
+                       warmup: float, after: float, turn_every: float = 0.1) -> OutageReport:
     report = OutageReport(conversations=conversations, nodes=len(hubs), outage_seconds=outage)
     tok = await token(hubs[0].base)
     callers: list[VoiceCaller] = []
@@ -130,7 +131,7 @@ async def redis_outage(redis: PersistentRedis, hubs: list[HubProcess], *, conver
         speakers = [SpeakingCaller(c, i) for i, c in enumerate(callers)]
         for speaker in speakers:
             speaker.start()
-        pipeline = TurnPipeline(redis.url, ids)
+        pipeline = TurnPipeline(redis.url, ids, every=turn_every)
         await pipeline.start()
         await asyncio.sleep(warmup)  # the load runs
 
@@ -184,7 +185,10 @@ async def redis_outage(redis: PersistentRedis, hubs: list[HubProcess], *, conver
             report.echo_user_turns += sum(1 for t in await history_finals(redis.url, c) if t.get("role") == "user")
         for caller in callers:
             if not caller.hub.closed.is_set():
-                await caller.end("user_ended")
+                try:
+                    await caller.end("user_ended")
+                except (HubError, TimeoutError) as exc:
+                    report.errors.append(f"EndSessionAsync of {caller.conversation_id}: {exc or 'timeout'}")
         report.store_lost = await _store_lost(hubs[0].base, redis.url, ids)
     finally:
         for speaker in speakers:

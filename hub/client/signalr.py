@@ -173,12 +173,11 @@ class HubClient:
         invocation_id = str(next(self._ids))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[invocation_id] = future
-        try:
-            await self._ws.send(self._encode(InvocationMessage(target, list(arguments), invocation_id)))
-        except ConnectionClosed as exc:
-            self._pending.pop(invocation_id, None)
-            raise HubError(f"cannot invoke {target}: {exc}") from None
-        try:
+        try:  # popped however this ends (also when cancelled while sending: no orphan future fails later)
+            try:
+                await self._ws.send(self._encode(InvocationMessage(target, list(arguments), invocation_id)))
+            except ConnectionClosed as exc:
+                raise HubError(f"cannot invoke {target}: {exc}") from None
             return await asyncio.wait_for(future, seconds)
         finally:
             self._pending.pop(invocation_id, None)

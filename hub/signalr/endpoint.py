@@ -33,11 +33,13 @@ MAX_POST_BYTES = 1024 * 1024
 
 
 class Unauthorized(Exception):
-    """Raised by an endpoint's `authenticate` hook: the request gets 401 with an empty body."""
+    """Raised by an endpoint's `authenticate` hook: the request gets 401 with an empty body (or `status` with
+    `text`, e.g. 429 when a limit is reached)."""
 
-    def __init__(self, status: int = 401) -> None:
+    def __init__(self, status: int = 401, text: str = "") -> None:
         super().__init__(status)
         self.status = status
+        self.text = text
 
 
 Authenticate = Callable[[HTTPConnection], Awaitable[Any]]
@@ -89,7 +91,7 @@ class HubEndpoint:
         try:
             user = await self._user(request)
         except Unauthorized as exc:
-            return Response(status_code=exc.status)
+            return _text(exc.status, exc.text) if exc.text else Response(status_code=exc.status)
         query = query_ci(request.scope)
         try:
             version = select_version(query.get("negotiateversion"))
@@ -120,7 +122,7 @@ class HubEndpoint:
             try:
                 user = await self._user(ws)
             except Unauthorized as exc:
-                await self._deny(ws, exc.status, "")
+                await self._deny(ws, exc.status, exc.text)
                 return
             if self.manager.full() or self.manager.draining:
                 await self._deny(ws, 503, "The server is not accepting connections.")

@@ -118,6 +118,10 @@ class ConnectionManager:
     def user_connections(self, user_id: str) -> Iterable[HubConnectionContext]:
         return list(self._users.get(user_id, ()))
 
+    def all_connections(self) -> Iterable[HubConnectionContext]:
+        """Every connection not yet disposed, including negotiated ones that never connected."""
+        return list(self._by_token.values())
+
     def all_open(self) -> Iterable[HubConnectionContext]:
         return list(self._open.values())
 

@@ -37,6 +37,7 @@ INPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 16000, "channels": 1}
 OUTPUT_FORMAT = {"encoding": "pcm_s16le", "sampleRate": 24000, "channels": 1}
 CALLER_FRAME_BYTES = 640  # 20 ms at 16 kHz
 STORE_UPDATE_TYPES = ("cost", "analysis", "status")
+DTMF_PER_SECOND = 10  # digits per caller and second; more answer Error{rate_limited} (a flood would trim history)
 STORE_RETRY_SECONDS = 60.0  # how long a final turn is retried while the store is unavailable
 AFTER_END_SECONDS = 30.0
 """How long the caller's node keeps storing the pipeline's cost and analysis events after the call ended
@@ -62,6 +63,7 @@ class CallerSession:
         self._expiry: asyncio.TimerHandle | None = None
         self._linger: asyncio.TimerHandle | None = None
         self._bucket = (time.monotonic(), 0)
+        self._dtmf_bucket = (time.monotonic(), 0)
         self._supervisor_resampler = Resampler(16000, 24000)
         self.barged = False
         self.feed = services.feeds.feed(self.conversation_id)
@@ -241,6 +243,14 @@ class CallerSession:
     async def send_dtmf(self, digit: Any) -> None:
         if not isinstance(digit, str) or len(digit) != 1 or digit not in DTMF_DIGITS:
             raise HubError("DTMF digit must be one of 0-9, * or #.")
+        start, used = self._dtmf_bucket
+        now = time.monotonic()
+        if now - start >= 1.0:
+            start, used = now, 0
+        if used >= DTMF_PER_SECOND:
+            self.error("rate_limited", f"More than {DTMF_PER_SECOND} DTMF digits per second; this digit was dropped.")
+            return
+        self._dtmf_bucket = (start, used + 1)
         broker = self.services.broker
         await broker.publish_event(self.conversation_id, {
             "type": "dtmf", "conversationId": self.conversation_id, "digit": digit, "timestamp": now_iso()})

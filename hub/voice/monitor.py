@@ -59,8 +59,14 @@ class MonitorState:
     def _watch(self, conversation_id: str) -> Watch:
         watch = self.watches.get(conversation_id)
         if watch is None:
-            if len(self.watches) >= self.services.settings.max_subscriptions:
-                raise HubError(f"A connection may watch at most {self.services.settings.max_subscriptions} conversations.")
+            settings = self.services.settings
+            if len(self.watches) >= settings.max_subscriptions:
+                raise HubError(f"A connection may watch at most {settings.max_subscriptions} conversations.")
+            counts = self.services.watches_by_tenant
+            if counts.get(self.tenant_id, 0) >= settings.max_subscriptions_per_tenant:
+                raise HubError(f"This tenant's monitors may watch at most {settings.max_subscriptions_per_tenant} "
+                               "conversations on this node.")
+            counts[self.tenant_id] = counts.get(self.tenant_id, 0) + 1
             watch = Watch(self.connection, conversation_id, may_listen=self.principal.has("monitor:listen"))
             self.watches[conversation_id] = watch
             feed = self.services.feeds.feed(conversation_id)
@@ -73,6 +79,12 @@ class MonitorState:
         watch = self.watches.pop(conversation_id, None)
         if watch is None:
             return
+        counts = self.services.watches_by_tenant
+        left = counts.get(self.tenant_id, 1) - 1
+        if left > 0:
+            counts[self.tenant_id] = left
+        else:
+            counts.pop(self.tenant_id, None)
         feed = self.services.feeds.feeds.get(conversation_id)
         if feed is not None:
             feed.watches.pop(self.connection.connection_id, None)

@@ -26,6 +26,7 @@ class VoiceSettings:
     resume_window: float = 30.0  # RequestReconnectionAsync: how long a session survives a disconnect
     max_audio_bytes_per_second: int = 96_000  # caller audio: 3x real time of PCM16 16 kHz, then rate_limited
     max_subscriptions: int = 200  # conversations one monitor connection may watch
+    max_subscriptions_per_tenant: int = 5_000  # conversation watches of one tenant's monitors on this node
     max_whisper_chars: int = 2000
     queued_agent_audio_frames: int = 1500  # 30 s of agent audio kept for a detached, resumable session
     barge_lease_seconds: float = 60.0
@@ -70,6 +71,7 @@ class VoiceServices:
         self.ended_sessions: set[CallerSession] = set()  # still storing late cost/analysis events
         self.monitors: set[MonitorState] = set()
         self.presence = Presence()
+        self.watches_by_tenant: dict[str, int] = {}  # conversation watches per tenant on this node (limit)
         self.barges: dict[str, tuple[str, str]] = {}  # conversation -> (connection id, user) held on this node
         self._lifecycle: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
