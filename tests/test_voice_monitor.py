@@ -257,3 +257,27 @@ def test_presence(kind: str, request: pytest.FixtureRequest, tmp_path: Any) -> N
             await caller.close()
 
     asyncio.run(main())
+
+
+def test_from_seq_beyond_history_reports_a_gap_then_replays(tmp_path: Any) -> None:
+    async def main() -> None:
+        async with voice_hub(agent="none", tmp_path=tmp_path) as rig:
+            rig.runtime.broker.log_maxlen = 5  # history keeps the last 5 events
+            caller = await open_call(rig)
+            cid = caller.conversation_id
+            pub = publisher(rig, cid)
+            for n in range(4):
+                last = await say(pub, "user", f"turn number {n}")
+            monitor = await open_monitor(rig)
+            snapshot = await monitor.subscribe(cid, {"fromSeq": 1})
+            assert snapshot["seq"] == 1
+            gap = await monitor.wait_for("Gap", seconds=scaled(5))
+            assert gap == {"conversationId": cid, "fromSeq": 2, "toSeq": last - 5, "reason": "history_trimmed"}
+            await have_seq(monitor, cid, last)
+            assert history_seqs(monitor, cid) == list(range(last - 4, last + 1))
+            names = [n for n, _ in monitor.log.events if n != "Presence"]
+            assert names[0] == "Gap"
+            await monitor.close()
+            await caller.close()
+
+    asyncio.run(main())
