@@ -145,7 +145,7 @@ export class ConversationView {
     const me = this.monitor.connectionId;
     this.ref.watchCount.textContent = String((list || []).length);
     clear(this.ref.watchers, (list || []).map((w) => h("li.watcher",
-      h("span.avatar", (w.userId || "?").replace(/^[a-z]+_/, "").slice(0, 2).toUpperCase()),
+      h("span.avatar", (w.userId || "?").slice(-2).toUpperCase()),
       h("div", h("div", shortId(w.userId), w.connectionId === me ? h("span.you", "you") : null),
         h("div.muted.small", (w.capabilities || []).map((cap) => cap.replace("monitor:", "")).join(" · "))))));
   }

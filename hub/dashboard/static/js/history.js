@@ -82,7 +82,8 @@ export class HistoryView {
 
   row(c) {
     const sentiment = sentimentOf(c);
-    const open = () => { location.hash = `#/history/${c.id}`; };
+    // A call still in progress opens in the live view (transcript streaming, listen-in).
+    const open = () => { location.hash = c.status === "in_progress" ? `#/live/${c.id}` : `#/history/${c.id}`; };
     return h("tr.clickable", { tabindex: 0, dataset: { id: c.id }, onclick: open, onkeydown: (e) => { if (e.key === "Enter") open(); } },
       h("td", dateTime(c.startedAt)),
       h("td", h("div", agentLabel(c)), h("div.muted.small.mono", shortId(c.id))),

@@ -25,7 +25,7 @@ export class ListenPanel {
     this.detail = h("span.muted.small#listen-detail");
     this.out = h("div.meter-fill.out");
     this.el = h("section.panel#listen-panel",
-      h("div.panel-head", h("h2", "Listen in"), h("span.muted.small", "PCM16 · AudioWorklet")),
+      h("div.panel-head", h("h2", "Listen in"), h("span.muted.small", `${JITTER_TARGET_MS} ms jitter buffer`)),
       h("div.row", h("div.segmented", this.modeButtons), this.rateSelect),
       this.button,
       h("div.buffer", h("div.buffer-track", this.bar, h("div.buffer-target", { style: { left: "50%" } })),

@@ -18,7 +18,7 @@ window.voicehubStats = window.voicehubStats || { playback: null, mic: null };
 const STATES = {
   connecting: ["Connecting…", "pill-muted"],
   syncing: ["Syncing…", "pill-muted"],
-  connected: ["Live", "pill-ok"],
+  connected: ["Connected", "pill-ok"],
   reconnecting: ["Reconnecting…", "pill-warn"],
   disconnected: ["Offline", "pill-bad"],
 };
@@ -55,7 +55,15 @@ async function startShell() {
   app.api = createApi(auth);
   app.monitor = new Monitor(auth);
   app.monitor.on("state", showState);
-  app.monitor.on("error", (error) => toast(error.message || String(error), "error"));
+  let lastError = "";
+  let lastErrorAt = 0;
+  app.monitor.on("error", (error) => {
+    const message = error.message || String(error);
+    if (message === lastError && Date.now() - lastErrorAt < 10_000) return; // one toast per burst of the same failure
+    lastError = message;
+    lastErrorAt = Date.now();
+    toast(message, "error");
+  });
   const count = () => {
     const live = [...app.monitor.conversations.values()].filter((e) => !e.ended).length;
     $("#live-count").textContent = String(live);
@@ -95,6 +103,7 @@ function route() {
   const [, section = "live", id] = location.hash.split("/");
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.tab === section);
   if (app.view) app.view.unmount();
+  document.title = section === "history" ? "History · VoiceHub" : "Live calls · VoiceHub";
   const root = clear($("#view"));
   if (section === "history") app.view = id ? new DetailView(app, id) : new HistoryView(app);
   else app.view = id ? new ConversationView(app, id) : new BoardView(app);

@@ -12,22 +12,22 @@ export class SupervisorPanel {
     this.mic = new Microphone((bytes) => this.monitor.invoke("SendSupervisorAudio", this.id, bytes));
     const allowed = app.auth.has("monitor:control");
     this.whisperInput = h("input#whisper-text", { type: "text", placeholder: "Guidance for the agent…", maxlength: 500, disabled: !allowed });
-    this.bargeButton = h("button.btn#barge", { type: "button", disabled: !allowed, onclick: () => this.toggleBarge() }, "Barge in");
+    this.bargeButton = h("button.btn#barge", { type: "button", disabled: !allowed, onclick: () => this.toggleBarge() }, "Barge");
     this.talkButton = h("button.btn.btn-talk#talk", { type: "button", disabled: true }, "Hold to talk");
     this.endButton = h("button.btn.btn-danger-outline#end-call", { type: "button", disabled: !allowed, onclick: () => this.askEnd() }, "End call");
     this.confirm = h("div.confirm", { hidden: true },
       h("span", "End this call for the caller?"),
       h("button.btn.btn-small", { type: "button", onclick: () => this.cancelEnd() }, "Cancel"),
       h("button.btn.btn-small.btn-danger#end-confirm", { type: "button", onclick: () => this.endCall() }, "End call"));
-    this.note = h("p.muted.small#supervisor-note", allowed ? "Barge takes the call over; hold the button (or Space) to speak." : "Your key lacks monitor:control.");
+    this.note = h("p.muted.small#supervisor-note", allowed ? "Barge takes the call over from the agent." : "Your key lacks monitor:control.");
     this.micLevel = h("div.meter-fill.mic");
     this.el = h("section.panel#supervisor-panel",
       h("div.panel-head", h("h2", "Supervisor")),
       h("form.whisper", { onsubmit: (e) => { e.preventDefault(); this.whisper(); } },
         this.whisperInput, h("button.btn#whisper-send", { type: "submit", disabled: !allowed }, "Whisper")),
-      h("div.row", this.bargeButton, this.talkButton),
-      h("div.meter-row", h("span.meter-label", "Mic"), h("div.meter", this.micLevel)),
-      h("div.row", this.endButton), this.confirm, this.note);
+      h("div.row", this.bargeButton, this.talkButton, this.endButton),
+      (this.micRow = h("div.meter-row", { hidden: true }, h("span.meter-label", "Mic"), h("div.meter", this.micLevel))),
+      this.confirm, this.note);
     const talk = (on) => (event) => {
       if (!this.barged) return;
       event.preventDefault();
@@ -83,6 +83,7 @@ export class SupervisorPanel {
     try {
       await this.mic.start();
       this.talkButton.disabled = false;
+      this.micRow.hidden = false;
       this.note.textContent = "You hold the call. Hold the button (or Space) to speak to the caller.";
     } catch (error) {
       this.note.textContent = `Microphone unavailable (${error.message || error}); release when done.`;
@@ -93,9 +94,10 @@ export class SupervisorPanel {
     this.mic.setTalking(false);
     this.talkButton.disabled = true;
     this.talkButton.classList.remove("talking");
+    this.micRow.hidden = true;
     await this.mic.close();
     this.barged = false;
-    clear(this.bargeButton, "Barge in");
+    clear(this.bargeButton, "Barge");
     this.bargeButton.classList.remove("btn-warn");
     this.el.classList.remove("barged");
     this.note.textContent = "Released: the agent has the call again.";
