@@ -281,3 +281,26 @@ def test_from_seq_beyond_history_reports_a_gap_then_replays(tmp_path: Any) -> No
             await caller.close()
 
     asyncio.run(main())
+
+
+def test_a_subscription_ends_a_while_after_its_conversation(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hub.voice.monitor.ENDED_WATCH_SECONDS", 0.3)
+
+    async def main() -> None:
+        async with voice_hub(agent="none", tmp_path=tmp_path) as rig:
+            caller = await open_call(rig)
+            cid = caller.conversation_id
+            monitor = await open_monitor(rig)
+            await monitor.subscribe(cid)
+            await caller.end("user_ended")
+            await monitor.wait_for("ConversationEnded", seconds=scaled(5))
+            analysis = await publisher(rig, cid).send_analysis({"summary": "late but delivered"})
+            update = await monitor.wait_for("ConversationUpdated", lambda u: u["seq"] == analysis, scaled(5))
+            assert update["analysis"]["summary"] == "late but delivered"
+            await eventually(lambda: not rig.runtime.voice.presence.of(cid), 5, "the watch to go")
+            snapshot = await monitor.subscribe(cid)  # a finished call can still be read
+            assert snapshot["conversation"]["status"] == "completed"
+            await eventually(lambda: not rig.runtime.voice.presence.of(cid), 5, "the watch to go again")
+            await monitor.close()
+
+    asyncio.run(main())

@@ -83,6 +83,9 @@ class ConversationFeed:
         for watch in list(self.watches.values()):
             watch.offer(seq, kind, is_final, message)
         if kind == "ended":
+            for watch in list(self.watches.values()):
+                if watch.on_ended is not None:
+                    watch.on_ended(self.conversation_id)
             self.registry.conversation_ended(self.conversation_id)
 
     def on_audio(self, frame: dict[str, Any]) -> None:

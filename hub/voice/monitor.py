@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hub.voice")
 
+ENDED_WATCH_SECONDS = 30.0
+"""How long a Subscribe outlives its conversation's end (the pipeline's analysis usually follows the end)."""
+
 
 class MonitorState:
     def __init__(self, services: VoiceServices, connection: HubConnectionContext, principal: Principal) -> None:
@@ -30,6 +34,7 @@ class MonitorState:
         self.all_transcripts = False
         self.all_partials = False
         self._lifecycle_seq: dict[str, int] = {}
+        self._expiring: dict[str, asyncio.TimerHandle] = {}  # ended conversations still watched for a while
         connection.drop_listeners.append(self._on_dropped_audio)
 
     @property
@@ -68,6 +73,7 @@ class MonitorState:
                                "conversations on this node.")
             counts[self.tenant_id] = counts.get(self.tenant_id, 0) + 1
             watch = Watch(self.connection, conversation_id, may_listen=self.principal.has("monitor:listen"))
+            watch.on_ended = self.conversation_over
             self.watches[conversation_id] = watch
             feed = self.services.feeds.feed(conversation_id)
             feed.watches[self.connection.connection_id] = watch
@@ -75,7 +81,17 @@ class MonitorState:
             self._presence_changed(conversation_id, add=True)
         return watch
 
+    def conversation_over(self, conversation_id: str) -> None:
+        """The conversation ended: keep the watch ENDED_WATCH_SECONDS for late cost/analysis, then drop it, so
+        ended calls do not count against the connection's limit (Unsubscribe is not needed)."""
+        if conversation_id not in self._expiring:
+            loop = asyncio.get_running_loop()
+            self._expiring[conversation_id] = loop.call_later(ENDED_WATCH_SECONDS, self._forget, conversation_id)
+
     def _forget(self, conversation_id: str) -> None:
+        expiring = self._expiring.pop(conversation_id, None)
+        if expiring is not None:
+            expiring.cancel()
         watch = self.watches.pop(conversation_id, None)
         if watch is None:
             return
@@ -99,6 +115,8 @@ class MonitorState:
         conversation = await self.conversation(conversation_id)
         watch = self._watch(conversation_id)
         watch.options = options
+        if conversation.get("status") != "in_progress":
+            self.conversation_over(conversation_id)  # a finished call: its snapshot, then the watch goes
         feed = self.services.feeds.feed(conversation_id)
         feed.formats_changed()
         watch.hold()
@@ -267,6 +285,9 @@ class MonitorState:
             watch.send_gap(watch.last_seq + 1, watch.last_seq, "slow_consumer", track=key[1], droppedFrames=dropped)
 
     def close(self) -> None:
+        for expiring in self._expiring.values():
+            expiring.cancel()
+        self._expiring.clear()
         self.all_filter = None
         self.services.remove_monitor_all(self)
         for conversation_id in list(self.watches):

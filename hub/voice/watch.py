@@ -9,6 +9,7 @@ Holds nest (a Subscribe and a SubscribeAll backfill may overlap): held events go
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hub.signalr.outbound import OutgoingMessage
@@ -41,6 +42,7 @@ class Watch:
         self._holds = 0
         self.overflowed = False
         self.dropped_frames = 0  # audio frames dropped for this slow connection (reported with Gap)
+        self.on_ended: Callable[[str], None] | None = None  # told when the conversation's `ended` event passes
 
     # --- what this watch wants ----------------------------------------------------------------------
     @property
