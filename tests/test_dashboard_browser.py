@@ -136,8 +136,18 @@ async def _live_flow(tmp_path: Path) -> None:
             playback = await stats(page, "playback")
             assert playback["sampleRate"] == 48000 and playback["frames"] > 0
             await page.screenshot(path=str(ARTIFACTS / "dashboard-conversation.png"))
+            # One side at 16 kHz: a new AudioContext at that rate, the caller's track only.
+            await page.select_option("#listen-rate", "16000")
+            await page.click("#listen-panel .seg[data-mode='caller']")
+            await page.wait_for_function(
+                "() => { const p = window.voicehubStats.playback; return p.sampleRate === 16000 && p.nonSilentSamples > 1600; }",
+                timeout=ms(10))
             await page.click("#listen-toggle")
             await page.wait_for_function("() => window.voicehubStats.playback.state === 'stopped'")
+
+            await page.fill("#whisper-text", "Offer the customer a callback.")
+            await page.click("#whisper-send")
+            await page.wait_for_selector("#transcript li.event-control.action-whisper")
 
             # Barge: push-to-talk sends microphone audio; release hands the call back.
             await page.click("#barge")
@@ -157,6 +167,11 @@ async def _live_flow(tmp_path: Path) -> None:
             await page.click("#end-confirm")
             await page.wait_for_selector(".notice a[href^='#/history/']")
             await wait_for(caller, 10)
+            # The board no longer shows it; the other calls go on.
+            await page.click(".back")
+            await page.locator(".call-card", has_text="agt_sales").wait_for()
+            assert await page.locator(f'.call-card[data-id="{conversation_id}"]').count() == 0
+            assert await page.inner_text("#live-count") == "2"
         finally:
             await stop_callers([caller, *others])
 
