@@ -145,6 +145,13 @@ class TestHub(Hub):
         self.context.close("Connection closed with an error. HubException: closed by request",
                            allow_reconnect=allow_reconnect)
 
+    @hub_method("Counter")
+    async def counter(self, count: int, delay_ms: int) -> AsyncIterator[int]:
+        """0 .. count-1, each after `delay_ms` (a stream that is still running when a test needs it)."""
+        for index in range(count):
+            await asyncio.sleep(delay_ms / 1000)
+            yield index
+
     @hub_method("InvokeCaller")
     async def invoke_caller(self, target: str) -> Any:
         return await self.clients.caller.invoke(target, seconds=10)

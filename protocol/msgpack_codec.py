@@ -187,10 +187,10 @@ def parse_array(parts: Any) -> HubMessage:
 
 def message_to_array(message: HubMessage) -> list[Any]:
     if isinstance(message, InvocationMessage):
-        parts: list[Any] = [1, dict(message.headers), message.invocation_id, message.target, message.arguments]
-        if message.stream_ids:
-            parts.append(list(message.stream_ids))
-        return parts
+        # Always 6 elements, stream ids last (empty when none), as .NET writes it: the JS client also reads 5,
+        # but .NET-compatible clients (e.g. Python signalrcore) index the 6th element.
+        return [1, dict(message.headers), message.invocation_id, message.target, message.arguments,
+                list(message.stream_ids)]
     if isinstance(message, StreamItemMessage):
         return [2, dict(message.headers), message.invocation_id, message.item]
     if isinstance(message, CompletionMessage):
@@ -200,10 +200,8 @@ def message_to_array(message: HubMessage) -> list[Any]:
             return [3, dict(message.headers), message.invocation_id, RESULT_VALUE, message.result]
         return [3, dict(message.headers), message.invocation_id, RESULT_VOID]
     if isinstance(message, StreamInvocationMessage):
-        parts = [4, dict(message.headers), message.invocation_id, message.target, message.arguments]
-        if message.stream_ids:
-            parts.append(list(message.stream_ids))
-        return parts
+        return [4, dict(message.headers), message.invocation_id, message.target, message.arguments,
+                list(message.stream_ids)]
     if isinstance(message, CancelInvocationMessage):
         return [5, dict(message.headers), message.invocation_id]
     if isinstance(message, PingMessage):

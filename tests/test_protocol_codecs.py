@@ -53,7 +53,7 @@ JSON_CASES: list[tuple[HubMessage, bytes]] = [
 ]
 
 MSGPACK_CASES: list[tuple[HubMessage, bytes]] = [
-    (InvocationMessage("Echo", ["x"], "0"), bytes.fromhex("0d 95 01 80 a1 30 a4 45 63 68 6f 91 a1 78")),
+    (InvocationMessage("Echo", ["x"], "0"), bytes.fromhex("0e 96 01 80 a1 30 a4 45 63 68 6f 91 a1 78 90")),
     (InvocationMessage("Up", [], "1", ("2",)), bytes.fromhex("0c 96 01 80 a1 31 a2 55 70 90 91 a1 32")),
     (StreamItemMessage("1", b"\x00\x01"), bytes.fromhex("09 94 02 80 a1 31 c4 02 00 01")),
     (CompletionMessage.with_result("1", None), bytes.fromhex("07 95 03 80 a1 31 03 c0")),

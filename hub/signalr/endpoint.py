@@ -6,6 +6,7 @@ signalr-protocol.md 1.1-1.5.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +31,9 @@ from protocol.negotiate import NegotiateResponse, NegotiateVersionError, Transpo
 log = logging.getLogger("hub.signalr")
 
 MAX_POST_BYTES = 1024 * 1024
+EARLY_BODY = "_early_body"
+"""Bytes POSTed before the receive leg (first poll or SSE GET) attached: .NET buffers them in the connection's
+pipe; signalrcore's long polling sends its handshake that way. Fed to the connection once the leg attaches."""
 
 
 class Unauthorized(Exception):
@@ -186,16 +190,31 @@ class HubEndpoint:
         if wanted is Transport.SERVER_SENT_EVENTS:
             if connection.transport is not None:
                 return _text(409, "Connection already has an active Server-Sent Events stream.")
+            if EARLY_BODY in connection.items:  # runs once run_sse has attached the parser (before its first await)
+                connection.items["_early_task"] = asyncio.get_running_loop().create_task(self._deliver_early(connection))
             await run_sse(scope, receive, send, connection)
             return None
+        first = connection.transport is None
         await poll(scope, receive, send, connection)
+        if first and EARLY_BODY in connection.items:
+            await self._deliver_early(connection)
         return None
+
+    def _post_lock(self, connection: HubConnectionContext) -> asyncio.Lock:
+        lock: asyncio.Lock | None = connection.items.get("_post_lock")
+        if lock is None:
+            lock = connection.items["_post_lock"] = asyncio.Lock()
+        return lock
+
+    async def _deliver_early(self, connection: HubConnectionContext) -> None:
+        async with self._post_lock(connection):
+            early: bytearray | None = connection.items.pop(EARLY_BODY, None)
+            if early:
+                await self.data_handler(connection, bytes(early))
 
     async def _post(self, scope: Scope, receive: Receive, connection: HubConnectionContext) -> Response:
         if connection.transport is Transport.WEB_SOCKETS:
             return _text(405, "POST requests are not allowed for WebSocket connections.")
-        if connection.transport is None:
-            return _text(400, "Start the receive leg (GET) before sending.")
         request = Request(scope, receive)
         body = bytearray()
         try:
@@ -205,12 +224,16 @@ class HubEndpoint:
                     return _text(413, f"Request body larger than {MAX_POST_BYTES} bytes.")
         except Exception:
             return _text(400, "Reading the request body failed.")
-        lock = connection.items.setdefault("_post_lock", None)
-        if lock is None:
-            import asyncio
-
-            lock = connection.items["_post_lock"] = asyncio.Lock()
-        async with lock:  # concurrent POSTs are processed one after the other, like .NET
+        async with self._post_lock(connection):  # concurrent POSTs are processed one after the other, like .NET
+            if connection.transport is None:
+                early: bytearray = connection.items.setdefault(EARLY_BODY, bytearray())
+                if len(early) + len(body) > MAX_POST_BYTES:
+                    return _text(413, f"Request body larger than {MAX_POST_BYTES} bytes.")
+                early += body
+                return Response(status_code=200)
+            early_body: bytearray | None = connection.items.pop(EARLY_BODY, None)
+            if early_body:
+                await self.data_handler(connection, bytes(early_body))
             await self.data_handler(connection, bytes(body))
         return Response(status_code=200)
 
