@@ -26,7 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"VoiceHub listening on http://{config.host}:{config.port} ({mode}; agent: {config.agent})", flush=True)
     print(f"  dashboard: http://{config.host}:{config.port}/dashboard   hub: /hubs/voice   REST: /api/v1", flush=True)
     server = _DrainingServer(uvicorn.Config(app, host=config.host, port=config.port, log_level=args.log_level,
-                                            ws_max_size=1024 * 1024, timeout_graceful_shutdown=int(config.drain_grace) + 5))
+                                            ws_max_size=1024 * 1024, ws_per_message_deflate=False,  # see docs/performance.md
+                                            timeout_graceful_shutdown=int(config.drain_grace) + 5))
     server.run()
     return 0
 

@@ -128,22 +128,35 @@ class HubConnectionContext:
     async def next_write(self) -> Payload | None:
         """What the transport writes next: one or more whole frames; None once the connection is over."""
         while True:
-            if self._resume is not None:
-                payloads, self._resume = self._resume, None
-                return join_payloads(payloads)
-            replay = self.replay
-            entries = self.queue.take(trackable_allowed=replay is None or not replay.full)
-            if entries:
-                if replay is not None:
-                    for entry in entries:
-                        if entry.trackable:
-                            replay.add(entry.payload)
-                self.last_sent = time.monotonic()
-                self.manager.metrics_frames_out += len(entries)
-                return join_payloads([entry.payload for entry in entries])
-            if (self.closing and not len(self.queue)) or self.state is State.CLOSED:
+            payload = self.take_write()
+            if payload is not None:
+                return payload
+            if self.writes_finished:
                 return None
             await self.queue.wait_signal()
+
+    def take_write(self) -> Payload | None:
+        """The next transport write if one is ready now (never waits): `next_write` without the waiting, for
+        transports that write synchronously (hub.signalr.transports.websocket.DirectWriter)."""
+        if self._resume is not None:
+            payloads, self._resume = self._resume, None
+            return join_payloads(payloads)
+        replay = self.replay
+        entries = self.queue.take(trackable_allowed=replay is None or not replay.full)
+        if not entries:
+            return None
+        if replay is not None:
+            for entry in entries:
+                if entry.trackable:
+                    replay.add(entry.payload)
+        self.last_sent = time.monotonic()
+        self.manager.metrics_frames_out += len(entries)
+        return join_payloads([entry.payload for entry in entries])
+
+    @property
+    def writes_finished(self) -> bool:
+        """Nothing more will be written: closing with an empty queue, or closed."""
+        return (self.closing and not len(self.queue)) or self.state is State.CLOSED
 
     def close(self, error: str | None = None, *, allow_reconnect: bool = False) -> None:
         """Send Close (if the handshake happened), let the transport flush it, then end the connection."""

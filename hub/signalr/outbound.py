@@ -75,10 +75,14 @@ class OutboundQueue:
         self.dropped_frames = 0
         self._entries: deque[Entry] = deque()
         self._droppable: dict[Hashable, deque[Entry]] = {}
+        self._dropped_waiting = 0  # dropped entries still in _entries (skipped by take, compacted when many)
         self._ready = asyncio.Event()
+        self.notify: Callable[[], None] | None = None
+        """Called by `put` instead of waking the writer task, while a transport writes synchronously."""
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """Frames waiting (dropped ones excluded)."""
+        return len(self._entries) - self._dropped_waiting
 
     def put(self, payload: Payload, *, trackable: bool, drop_key: Hashable | None = None, force: bool = False) -> bool:
         """Queue a frame without waiting. False: the hard byte limit was hit (nothing was queued)."""
@@ -97,13 +101,22 @@ class OutboundQueue:
         self.queued_bytes += entry.size
         if drop_key is not None:
             self._droppable[drop_key].append(entry)
-        self._ready.set()
+        notify = self.notify
+        if notify is not None:
+            notify()
+        else:
+            self._ready.set()
         return True
 
     def _drop_oldest(self, key: Hashable, waiting: deque[Entry]) -> None:
         oldest = waiting.popleft()
         oldest.dropped = True
+        oldest.payload = b""  # the shared payload is not kept alive by a client that stopped reading
         self.queued_bytes -= oldest.size
+        self._dropped_waiting += 1
+        if self._dropped_waiting > 64 and self._dropped_waiting * 2 > len(self._entries):
+            self._entries = deque(entry for entry in self._entries if not entry.dropped)
+            self._dropped_waiting = 0
         self.dropped_frames += 1
         if self.on_drop is not None:
             self.on_drop(key, 1)
@@ -126,6 +139,7 @@ class OutboundQueue:
             entry = entries[0]
             if entry.dropped:
                 entries.popleft()
+                self._dropped_waiting -= 1
                 continue
             if out and size + entry.size > max_bytes:
                 break
@@ -147,6 +161,7 @@ class OutboundQueue:
         self._entries.clear()
         self._droppable.clear()
         self.queued_bytes = 0
+        self._dropped_waiting = 0
 
 
 

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hub.signalr.context import HubConnectionContext, State
 from hub.signalr.inbound import attach_parser, receive
+from hub.signalr.transports.direct import DirectWriter
 from protocol.negotiate import Transport
 
 log = logging.getLogger("hub.signalr")
@@ -23,15 +24,22 @@ ABNORMAL_CLOSURE = 1006
 NO_STATUS = 1005
 
 
-async def _write_loop(ws: WebSocket, connection: HubConnectionContext) -> None:
+async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: DirectWriter | None) -> None:
+    """The slow path when a DirectWriter is attached (it wakes this task when it may not write), else every write."""
     while True:
         payload = await connection.next_write()
         if payload is None:
             return
-        if isinstance(payload, str):
-            await ws.send_text(payload)
-        else:
-            await ws.send_bytes(payload)
+        if direct is not None:
+            direct.busy = True
+        try:
+            if isinstance(payload, str):
+                await ws.send_text(payload)
+            else:
+                await ws.send_bytes(payload)
+        finally:
+            if direct is not None:
+                direct.busy = False
 
 
 async def take_over(connection: HubConnectionContext, seconds: float = 5.0) -> bool:
@@ -61,7 +69,8 @@ async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resu
     takeover = asyncio.Event()
     detached = asyncio.Event()
     connection.items["_ws_takeover"] = (takeover, detached)
-    writer = asyncio.get_running_loop().create_task(_write_loop(ws, connection))
+    direct = DirectWriter.attach(ws, connection)
+    writer = asyncio.get_running_loop().create_task(_write_loop(ws, connection, direct))
     reader = asyncio.get_running_loop().create_task(_read_loop(ws, connection))
     gone = asyncio.get_running_loop().create_task(connection.transport_gone.wait())
     taken = asyncio.get_running_loop().create_task(takeover.wait())
@@ -75,6 +84,8 @@ async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resu
         graceful = graceful or reader.result() not in (NO_STATUS, ABNORMAL_CLOSURE)
     log.debug("connection %s: websocket ended (graceful=%s, reader=%s)", connection.connection_id, graceful,
               reader.result() if reader in done and not reader.cancelled() and reader.exception() is None else "-")
+    if direct is not None:
+        direct.detach()
     for task in (writer, reader, gone, taken):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -1,0 +1,211 @@
+"""Fan-out benchmark: the hub against python-socketio (AsyncRedisManager) and a plain websockets relay, same run.
+
+    .venv/bin/python scripts/bench_fanout.py --quick          # ~2-3 minutes
+    .venv/bin/python scripts/bench_fanout.py                  # full: both protocols, two S values, slow + memory modes
+    .venv/bin/python scripts/bench_fanout.py --mode slow      # one subscriber stops reading: the others' p99
+    .venv/bin/python scripts/bench_fanout.py --mode memory    # RSS per idle connection and per subscription
+
+Starts its own redis-server on a free loopback port and every server as a subprocess. Workload per point: C
+conversations x 50 agent frames/s (20 ms PCM16 24 kHz, publish time inside each frame) + a transcript turn every
+~2 s, S subscribers per conversation (one connection each, spread over several subscriber processes). Points are
+run in rising load, the servers interleaved at each load so background noise hits them alike; a server drops out
+after its first failing point, then its knee is refined by bisection on C. Knee = the largest offered load with
+loss < 0.1 % and p99 < 100 ms. Results (every point, knees, ratios) go to bench-results/fanout-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench.memory import run_memory  # noqa: E402
+from bench.point import PointResult, Target, run_point  # noqa: E402
+from bench.procs import RedisServer, Server, hub_server, socketio_server, ws_server  # noqa: E402
+from bench.report import HEADER, knee, row, save  # noqa: E402
+
+QUICK = {"protocols": ["msgpack"], "subs": [10], "levels": [2, 4, 8, 12, 16, 24, 32, 48, 64], "duration": 3.0,
+         "warmup": 1.0, "bisect": 1}
+FULL = {"protocols": ["msgpack", "json"], "subs": [10, 40], "levels": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96],
+        "duration": 8.0, "warmup": 2.0, "bisect": 2}
+PEERS = ("hub", "socketio", "websockets")
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.redis = RedisServer()
+        self.servers: dict[tuple[str, str], Server] = {}
+        self.targets: dict[tuple[str, str], Target] = {}
+        self.results: list[PointResult] = []
+        self.started = time.monotonic()
+
+    def target(self, name: str, protocol: str) -> Target:
+        key = (name, protocol)
+        if key not in self.targets:
+            url = self.redis.url
+            if name == "hub":
+                server = self.servers.get(("hub", "")) or hub_server(url)
+                self.servers[("hub", "")] = server
+                self.targets[key] = Target("hub", "hub", protocol, server, url)
+            elif name == "websockets":
+                server = self.servers.get(("websockets", "")) or ws_server(url)
+                self.servers[("websockets", "")] = server
+                self.targets[key] = Target("websockets", "ws", protocol, server, url)
+            else:  # socket.io's serializer is per server
+                server = socketio_server(url, "msgpack" if protocol == "msgpack" else "default")
+                self.servers[("socketio", protocol)] = server
+                self.targets[key] = Target("socketio", "socketio", protocol, server, url)
+        return self.targets[key]
+
+    async def point(self, name: str, protocol: str, c: int, s: int, stall: int = 0) -> PointResult:
+        a = self.args
+        result = await run_point(self.target(name, protocol), c, s, duration=a.duration, warmup=a.warmup,
+                                 processes=a.processes, stall=stall)
+        self.results.append(result)
+        log(f"[{time.monotonic() - self.started:6.0f}s] " + row(result))
+        return result
+
+    async def close(self) -> None:
+        for target in self.targets.values():
+            await target.close()
+        for server in self.servers.values():
+            err = server.stop()
+            if "Traceback" in err:
+                log(f"--- {server.name} stderr (tail) ---\n{err}")
+        self.redis.stop()
+
+    # --- sweep ----------------------------------------------------------------------------------------------
+    async def sweep(self, protocol: str, s: int) -> dict[str, PointResult | None]:
+        a = self.args
+        last_pass: dict[str, int] = {}
+        first_fail: dict[str, int] = {}
+        for c in a.levels:
+            active = [n for n in a.servers if n not in first_fail]
+            if not active:
+                break
+            for name in active:
+                result = await self.point(name, protocol, c, s)
+                if result.ok:
+                    last_pass[name] = c
+                else:
+                    first_fail[name] = c
+        for name, failed in first_fail.items():
+            low, high = last_pass.get(name, 0), failed
+            for _ in range(a.bisect):
+                if high - low <= 1:
+                    break
+                mid = (low + high) // 2
+                if (await self.point(name, protocol, mid, s)).ok:
+                    low = mid
+                else:
+                    high = mid
+        return {name: knee(self.results, name, protocol, s) for name in a.servers}
+
+    async def sweeps(self) -> dict[str, Any]:
+        a = self.args
+        knees: dict[str, Any] = {}
+        for protocol in a.protocols:
+            for s in a.subs:
+                log(f"\n== sweep: protocol {protocol}, S = {s} subscribers per conversation, C rising ==")
+                log(HEADER)
+                found = await self.sweep(protocol, s)
+                knees[f"{protocol}/S={s}"] = found
+                log(f"-- knees ({protocol}, S={s}):")
+                for name, k in found.items():
+                    log(f"   {name:<10} " + (f"{k.offered:>8.0f} msgs/s (C={k.conversations}, p99 {k.p99:.1f} ms, "
+                                             f"server CPU {k.server_cpu:.0f}%)" if k else "none (failed the first point)"))
+                hub = found.get("hub")
+                for peer in ("socketio", "websockets"):
+                    other = found.get(peer)
+                    if hub and other:
+                        log(f"   hub knee / {peer} knee = {hub.offered / other.offered:.2f}")
+                    elif hub and peer in a.servers:
+                        log(f"   hub knee / {peer} knee = inf ({peer} failed its first point)")
+        return knees
+
+    async def slow(self) -> dict[str, Any]:
+        """Same point without and with one stalled subscriber (A B A B): the others' p99."""
+        a = self.args
+        c, s = a.slow_point
+        log(f"\n== slow subscriber: hub, {a.protocols[0]}, C={c}, S={s}; runs alternate without / with one stalled "
+            "audio subscriber on conversation 0 ==")
+        log(HEADER)
+        base: list[PointResult] = []
+        stalled: list[PointResult] = []
+        for _ in range(a.slow_rounds):
+            base.append(await self.point("hub", a.protocols[0], c, s))
+            stalled.append(await self.point("hub", a.protocols[0], c, s, stall=1))
+        p99_base = sorted(r.p99 for r in base)[len(base) // 2]
+        p99_stall = sorted(r.p99 for r in stalled)[len(stalled) // 2]
+        change = (p99_stall - p99_base) / p99_base * 100
+        log(f"-- others' p99: {p99_base:.1f} ms without, {p99_stall:.1f} ms with a stalled subscriber "
+            f"({change:+.0f}%; median of {a.slow_rounds} runs each)")
+        return {"point": [c, s], "p99_without": p99_base, "p99_with": p99_stall, "change_percent": change}
+
+
+async def amain(args: argparse.Namespace) -> int:
+    run = Run(args)
+    payload: dict[str, Any] = {"args": {k: v for k, v in vars(args).items()}, "started": time.time()}
+    try:
+        if args.mode in ("sweep", "all"):
+            payload["knees"] = await run.sweeps()
+        if args.mode in ("slow", "all"):
+            payload["slow"] = await run.slow()
+        if args.mode in ("memory", "all"):
+            payload["memory"] = await run_memory(run, args.memory_connections, log)
+    finally:
+        payload["points"] = run.results
+        await run.close()
+        path = save(payload)
+        log(f"\nresults: {path}  ({time.monotonic() - run.started:.0f} s)")
+    return 0
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one protocol, S=10, short points (~2-3 minutes)")
+    parser.add_argument("--mode", choices=("sweep", "slow", "memory", "all"), default=None,
+                        help="default: sweep with --quick, all otherwise")
+    parser.add_argument("--servers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))
+    parser.add_argument("--protocols", help="comma-separated: msgpack,json")
+    parser.add_argument("--subs", help="S values, comma-separated")
+    parser.add_argument("--levels", help="C values, comma-separated, rising")
+    parser.add_argument("--duration", type=float, help="measured seconds per point")
+    parser.add_argument("--warmup", type=float, help="seconds per point before measuring")
+    parser.add_argument("--bisect", type=int, help="bisection steps on C after a server's first failing point")
+    parser.add_argument("--processes", type=int, default=3, help="subscriber processes per point")
+    parser.add_argument("--slow-point", default="8x10", help="CxS of the slow-subscriber mode")
+    parser.add_argument("--slow-rounds", type=int, help="runs without and with the stalled subscriber")
+    parser.add_argument("--memory-connections", type=int, default=1000)
+    args = parser.parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    args.mode = args.mode or ("sweep" if args.quick else "all")
+    args.servers = [s for s in args.servers.split(",") if s]
+    args.protocols = args.protocols.split(",") if args.protocols else preset["protocols"]
+    args.subs = [int(s) for s in args.subs.split(",")] if args.subs else preset["subs"]
+    args.levels = [int(c) for c in args.levels.split(",")] if args.levels else preset["levels"]
+    args.duration = args.duration or preset["duration"]
+    args.warmup = args.warmup or preset["warmup"]
+    args.bisect = preset["bisect"] if args.bisect is None else args.bisect
+    args.slow_point = [int(x) for x in args.slow_point.lower().split("x")]
+    args.slow_rounds = args.slow_rounds or (1 if args.quick else 3)
+    return args
+
+
+def main() -> int:
+    import uvloop
+
+    return uvloop.run(amain(parse()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
