@@ -86,9 +86,11 @@ def create_app(config: HubConfig | None = None, *, conformance: bool | None = No
     settings = VoiceSettings(data_dir=config.data_dir, max_subscriptions=config.max_subscriptions,
                              max_subscriptions_per_tenant=config.max_subscriptions_per_tenant)
     runtime.voice = VoiceServices(runtime.store, runtime.broker, runtime.tokens, settings)
-    voice_endpoint = HubEndpoint(voice_hub_factory(runtime.voice), HubOptions(max_connections=config.max_connections),
-                                 authenticate=tenant_limited(voice_authenticator(runtime.voice), lambda: voice_endpoint.manager,
-                                                             config.max_connections_per_tenant))
+    options = HubOptions(max_connections=config.max_connections, handshake_timeout=config.handshake_timeout,
+                         disconnect_timeout=config.disconnect_timeout)
+    authenticate = tenant_limited(voice_authenticator(runtime.voice), lambda: voice_endpoint.manager,
+                                  config.max_connections_per_tenant)
+    voice_endpoint = HubEndpoint(voice_hub_factory(runtime.voice), options, authenticate=authenticate)
     runtime.voice_endpoint = voice_endpoint
     runtime.endpoints.append(voice_endpoint)
     rest = RestServices(store=runtime.store, key_store=runtime.key_store, token_service=runtime.tokens,

@@ -35,6 +35,9 @@ class HubConfig:
     max_connections_per_tenant: int = 2_000  # hub connections of one tenant on this node
     max_subscriptions: int = 200  # conversations one monitor connection may watch
     max_subscriptions_per_tenant: int = 5_000  # conversation watches of one tenant's monitors on this node
+    handshake_timeout: float = 15.0  # a transport that sends no SignalR handshake within this is closed
+    disconnect_timeout: float = 15.0  # negotiated-but-never-connected and between-poll connections are reaped after this
+    header_timeout: float = 10.0  # an HTTP request must complete its headers within this (slowloris)
     generated_secret: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +63,8 @@ class HubConfig:
             "cors_origins": tuple(o.strip() for o in (env("cors-origins", "") or "").split(",") if o.strip()),
             **{name: int(value) for name in ("max_connections", "max_connections_per_tenant", "max_subscriptions",
                                              "max_subscriptions_per_tenant") if (value := env(name))},
+            **{name: float(value) for name in ("handshake_timeout", "disconnect_timeout", "header_timeout")
+               if (value := env(name))},
         }
         agent = env("agent")
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -30,6 +30,11 @@ def render_metrics(runtime: Any) -> str:
             modes[(mode, transport)] = modes.get((mode, transport), 0) + 1
         for (mode, transport), count in sorted(modes.items()):
             lines.append(_line("voicehub_connections", count, {"mode": mode, "transport": transport}))
+    family("voicehub_pending_connections", "gauge", "Negotiated connections without a transport yet (reaped after the "
+                                                    "disconnect timeout).")
+    if voice is not None:
+        lines.append(_line("voicehub_pending_connections",
+                           len(list(voice.manager.all_connections())) - len(list(voice.manager.all_open()))))
     totals = {
         "voicehub_connections_total": ("counter", "Connections created since start.", "metrics_connections_total"),
         "voicehub_messages_in_total": ("counter", "Hub messages received.", "metrics_messages_in"),
