@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 
@@ -69,6 +70,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def simulate_main(args: argparse.Namespace) -> int:
+    logging.getLogger().setLevel(logging.WARNING)  # the progress line, not one log line per HTTP request
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:
