@@ -20,6 +20,7 @@ import pytest
 
 from hub.auth.principal import ALL_SCOPES, DEFAULT_TENANT
 from hub.simulate.callers import simulate_call
+from tests.support.ports import free_port
 from tests.support.timing import scaled, wait_for
 from tests.voice_rig import VoiceRig, voice_hub
 
@@ -308,3 +309,42 @@ async def _sign_in_flow(tmp_path: Path) -> None:
         assert all(key not in line for line in seen)
         # The refused key is the only failed request.
         assert [e for e in errors if "/api/v1/auth/token" not in e] == [], errors
+
+
+def test_dashboard_survives_a_hub_restart_with_redis(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    monkeypatch.setattr("tests.voice_rig.free_port", lambda: port)  # both hub processes on one address
+    asyncio.run(_restart_flow(redis_url, f"vhdash{port}", tmp_path))
+
+
+async def _restart_flow(redis_url: str, prefix: str, tmp_path: Path) -> None:
+    def hub() -> Any:
+        return voice_hub(redis_url, prefix=prefix, tmp_path=tmp_path / "data")
+
+    async with browser_page(tmp_path) as (page, errors):
+        async with hub() as rig:
+            key, _key_id = await api_key(rig)
+            await sign_in(page, rig, key)
+            caller = start_caller(rig, "agt_support", "phone", 0)
+            try:
+                card = page.locator(".call-card").first
+                await card.wait_for()
+                conversation_id = str(await card.get_attribute("data-id"))
+                await card.click()
+                await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(12))
+            finally:
+                await stop_callers([caller])
+        # The hub is down (it drained the page with allowReconnect); the page waits for it.
+        await page.wait_for_selector('#conn-state[data-state="reconnecting"]')
+        async with hub() as rig:
+            await page.wait_for_selector('#conn-state[data-state="connected"]', timeout=ms(12))
+            async with httpx.AsyncClient(base_url=rig.base, headers={"Authorization": f"Bearer {key}"}) as client:
+                transcript = (await client.get(f"/api/v1/conversations/{conversation_id}/transcript")).json()
+            shown = await page.eval_on_selector_all("#transcript li.turn", "els => els.map(e => [e.dataset.turn, e.dataset.final])")
+            assert [turn for turn, final in shown if final == "1"] == [turn["id"] for turn in transcript["turns"]]
+            assert len({turn for turn, _final in shown}) == len(shown)
+            # Still signed in, still usable: the history answers with the same token.
+            await page.click(".tab[data-tab='history']")
+            await page.wait_for_selector(f"#history-table tr[data-id='{conversation_id}']")
+    # While the hub was down the browser could not reach it: those failed requests are the only errors.
+    assert [e for e in errors if "/hubs/voice" not in e] == [], errors

@@ -156,6 +156,7 @@ export class ConversationView {
     clear(ref.status, titleCase(c.status || "ended"));
     ref.status.className = "badge badge-ended";
     ref.endedNote.hidden = false;
+    this.pane.list.classList.add("ended"); // a turn cut off by the hang-up stays unfinished, not "speaking"
     clear(ref.endedNote, `This call ended${c.endReason ? ` (${c.endReason.replace(/_/g, " ")})` : ""} after ${duration(c.durationSeconds)}. `,
       h("a", { href: `#/history/${this.id}` }, "Open it in history →"));
     this.listen.disable("The call has ended.");
