@@ -298,6 +298,7 @@ def test_a_subscription_ends_a_while_after_its_conversation(tmp_path: Any, monke
             update = await monitor.wait_for("ConversationUpdated", lambda u: u["seq"] == analysis, scaled(5))
             assert update["analysis"]["summary"] == "late but delivered"
             await eventually(lambda: not rig.runtime.voice.presence.of(cid), 5, "the watch to go")
+            await monitor.update_subscription(cid, {"audio": "none"})  # a no-op now, not an error
             snapshot = await monitor.subscribe(cid)  # a finished call can still be read
             assert snapshot["conversation"]["status"] == "completed"
             await eventually(lambda: not rig.runtime.voice.presence.of(cid), 5, "the watch to go again")

@@ -22,6 +22,8 @@ log = logging.getLogger("hub.voice")
 
 ENDED_WATCH_SECONDS = 30.0
 """How long a Subscribe outlives its conversation's end (the pipeline's analysis usually follows the end)."""
+MAX_EXPIRED_REMEMBERED = 1000
+"""Subscriptions that ended with their conversation, remembered so UpdateSubscription on them is a no-op."""
 
 
 class MonitorState:
@@ -35,6 +37,7 @@ class MonitorState:
         self.all_partials = False
         self._lifecycle_seq: dict[str, int] = {}
         self._expiring: dict[str, asyncio.TimerHandle] = {}  # ended conversations still watched for a while
+        self._expired: dict[str, None] = {}  # subscriptions that ended with their conversation (oldest first)
         connection.drop_listeners.append(self._on_dropped_audio)
 
     @property
@@ -86,7 +89,13 @@ class MonitorState:
         ended calls do not count against the connection's limit (Unsubscribe is not needed)."""
         if conversation_id not in self._expiring:
             loop = asyncio.get_running_loop()
-            self._expiring[conversation_id] = loop.call_later(ENDED_WATCH_SECONDS, self._forget, conversation_id)
+            self._expiring[conversation_id] = loop.call_later(ENDED_WATCH_SECONDS, self._expire, conversation_id)
+
+    def _expire(self, conversation_id: str) -> None:
+        self._forget(conversation_id)
+        self._expired[conversation_id] = None
+        while len(self._expired) > MAX_EXPIRED_REMEMBERED:
+            del self._expired[next(iter(self._expired))]
 
     def _forget(self, conversation_id: str) -> None:
         expiring = self._expiring.pop(conversation_id, None)
@@ -161,6 +170,9 @@ class MonitorState:
     def update(self, conversation_id: str, raw_options: Any) -> None:
         watch = self.watches.get(conversation_id)
         if watch is None or watch.options is None:
+            if conversation_id in self._expired:
+                parse_options(raw_options)  # still refuse bad options
+                return  # the conversation ended and its subscription with it: nothing left to change
             raise HubError(f"Not subscribed to '{conversation_id}'.")
         options = parse_options(raw_options, watch.options)
         self._check_audio(options)
