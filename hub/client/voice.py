@@ -5,7 +5,12 @@
     await caller.send_audio(pcm16_16k_bytes)
     await caller.end("user_ended")
 
-Events are kept in order in `events` (name, payload) and can be awaited with `wait_for(name, predicate)`.
+    monitor = await VoiceMonitor.connect("http://127.0.0.1:8000", token_with_monitor_read, msgpack=True)
+    snapshot = await monitor.subscribe(caller.conversation_id, {"audio": "mixed", "encoding": "mulaw",
+                                                                "sampleRate": 8000})
+    turn = await monitor.wait_for("TranscriptTurn", lambda t: t["isFinal"])
+
+Events are kept in order in `log.events` (name, payload) and can be awaited with `wait_for(name, predicate)`.
 """
 
 from __future__ import annotations
