@@ -224,8 +224,8 @@ class JsonMessageReader(MessageReader):
 def parse_record(record: bytes) -> HubMessage:
     try:
         obj = orjson.loads(record)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"Error reading JSON: {exc.msg}.") from None
+    except orjson.JSONDecodeError:
+        raise ProtocolError("Error reading JSON.") from None  # .NET's exact text (the parser detail stays out)
     return parse_message(obj)
 
 

@@ -48,7 +48,7 @@ async def receive(connection: HubConnectionContext, data: bytes) -> bool:
         return False
     except ProtocolError as exc:
         log.info("connection %s: protocol error: %s", connection.connection_id, exc)
-        connection.close(exc.close_text)
+        _close_for(connection, exc)
         return False
     connection.manager.metrics_messages_in += len(events)
     for event in events:
@@ -63,12 +63,20 @@ async def receive(connection: HubConnectionContext, data: bytes) -> bool:
         try:
             keep = await dispatcher.handle(event)
         except ProtocolError as exc:
-            connection.close(exc.close_text)
+            log.info("connection %s: protocol error: %s", connection.connection_id, exc)
+            _close_for(connection, exc)
             return False
         if not keep:
             connection.manager.dispose(connection, None)
             return False
     return True
+
+
+def _close_for(connection: HubConnectionContext, exc: ProtocolError) -> None:
+    """Like .NET's HubConnectionHandler: details only with detailed errors; allowReconnect stays true (only
+    Context.Abort() or a failing OnConnectedAsync turn it off)."""
+    text = exc.close_text if connection.options.detailed_errors else "Connection closed with an error."
+    connection.close(text, allow_reconnect=True)
 
 
 async def _open(connection: HubConnectionContext, event: HandshakeCompleted) -> None:
