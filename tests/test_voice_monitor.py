@@ -305,3 +305,38 @@ def test_a_subscription_ends_a_while_after_its_conversation(tmp_path: Any, monke
             await monitor.close()
 
     asyncio.run(main())
+
+
+def test_broker_outage_reports_only_what_went_missing(tmp_path: Any) -> None:
+    async def main() -> None:
+        async with voice_hub(agent="none", tmp_path=tmp_path) as rig:
+            caller = await open_call(rig)
+            cid = caller.conversation_id
+            pub = publisher(rig, cid)
+            monitor = await open_monitor(rig)
+            await monitor.subscribe(cid, {"partials": False})
+            last = await say(pub, "user", "heard live")  # ends with a final; the partials before it are skipped
+            await have_seq(monitor, cid, last)
+            await pub.send_transcript("user", "partial", is_final=False, start_time=2, end_time=3)
+            broker = rig.runtime.broker
+            broker.simulate_outage()  # nothing was lost: no Gap
+            await monitor.get_presence(cid)  # a round trip: the outage report has run by now
+            assert not monitor.log.of("Gap")
+            feed = rig.runtime.voice.feeds.feeds[cid]
+            watch = feed.watches[next(iter(feed.watches))]
+            subscription = feed.subscription
+            subscription.close()  # now events published are missed by this node ...
+            lost = await say(pub, "agent", "published while deaf")
+            feed.subscription = broker.subscribe_conversation(cid, feed)
+            broker.simulate_outage()  # ... and the outage reports them
+            gap = await monitor.wait_for("Gap", seconds=scaled(5))
+            assert gap == {"conversationId": cid, "fromSeq": watch.last_seq + 1, "toSeq": lost,
+                           "reason": "broker_outage"}
+            assert len(monitor.log.of("Gap")) == 1
+            resumed = await open_monitor(rig)
+            await resumed.subscribe(cid, {"fromSeq": gap["fromSeq"] - 1})
+            await have_seq(resumed, cid, lost)
+            for client in (monitor, resumed, caller):
+                await client.close()
+
+    asyncio.run(main())

@@ -86,10 +86,11 @@ class Watch:
         self._deliver(seq, kind, is_final, message)
 
     def _deliver(self, seq: int, kind: str, is_final: bool, message: OutgoingMessage) -> None:
-        if seq <= self.last_seq or not self.wants(kind, is_final):
+        if seq <= self.last_seq:
             return
-        self.last_seq = seq
-        self.connection.send_encoded(message)
+        self.last_seq = seq  # seen, wanted or not: a Gap after an outage counts only what really went missing
+        if self.wants(kind, is_final):
+            self.connection.send_encoded(message)
 
     def hold(self) -> None:
         if self._holds == 0:
