@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hub.store import redis_listing
 from hub.store.base import ConversationStore
 from hub.store.models import ConversationFilter
 from tests.rest_support import STORE_KINDS, T0, FakeClock, redis_url_for, run_with_store
@@ -61,7 +62,7 @@ async def seed(store: ConversationStore, clock: FakeClock, n: int = 40) -> list[
 
 
 def duration(row: Row, now: datetime) -> float:
-    return row.duration if row.duration is not None else (now - row.started).total_seconds()
+    return row.duration if row.duration is not None else max(0.0, (now - row.started).total_seconds())
 
 
 def sort_key(row: Row, by: str, now: datetime) -> tuple[float, str]:
@@ -102,25 +103,118 @@ FILTERS: list[dict[str, Any]] = [
 ]
 
 
+async def check_every_listing(store: ConversationStore, tenant: str, rows: list[Row], filters: list[dict[str, Any]],
+                              now: datetime) -> None:
+    """Every filter x sort x order, one page of 100 and pages of 7, against the brute-force answer."""
+    for spec in filters:
+        f = ConversationFilter(**spec)
+        want = expected(rows, f, now)
+        for by in ("startedAt", "endedAt", "durationSeconds"):
+            for order in ("asc", "desc"):
+                ordered = sorted(want, key=lambda r: sort_key(r, by, now), reverse=order == "desc")
+                hits, total = await store.list_conversations(tenant, f, 1, 100, by, order)
+                assert total == len(want), (spec, by, order)
+                assert [h["id"] for h in hits] == [r.id for r in ordered], (spec, by, order)
+                paged: list[str] = []
+                for page in range(1, len(want) // 7 + 2):
+                    part, part_total = await store.list_conversations(tenant, f, page, 7, by, order)
+                    assert part_total == len(want), (spec, by, order, page)
+                    paged += [h["id"] for h in part]
+                assert paged == [r.id for r in ordered], (spec, by, order, "paged")
+
+
 def test_every_filter_and_sort_matches_brute_force(url: str | None) -> None:
     async def body(store: ConversationStore, clock: FakeClock) -> None:
         rows = await seed(store, clock)
-        now = clock()
-        for spec in FILTERS:
-            f = ConversationFilter(**spec)
-            want = expected(rows, f, now)
-            for by in ("startedAt", "endedAt", "durationSeconds"):
-                for order in ("asc", "desc"):
-                    ordered = sorted(want, key=lambda r: sort_key(r, by, now), reverse=order == "desc")
-                    hits, total = await store.list_conversations("ten_l", f, 1, 100, by, order)
-                    assert total == len(want), (spec, by, order)
-                    assert [h["id"] for h in hits] == [r.id for r in ordered], (spec, by, order)
-                    paged: list[str] = []
-                    for page in range(1, len(want) // 7 + 2):
-                        part, part_total = await store.list_conversations("ten_l", f, page, 7, by, order)
-                        assert part_total == len(want), (spec, by, order, page)
-                        paged += [h["id"] for h in part]
-                    assert paged == [r.id for r in ordered], (spec, by, order, "paged")
+        await check_every_listing(store, "ten_l", rows, FILTERS, clock())
+
+    run_with_store(url, body)
+
+
+async def seed_ties(store: ConversationStore, clock: FakeClock) -> list[Row]:
+    """Many ties (same start, same duration for ended and live calls), calls starting now or later (lasted 0 s),
+    mixed-case ids (byte order), reopened, re-ended, re-tagged and deleted calls."""
+    rng = random.Random(11)
+    now = T0 + timedelta(days=3)
+    clock.value = T0
+    letters, suffixes = "aAbBzZ09", ["", "0", "00", "a", "Z", "0a", "b9", "zz"]
+    starts = [T0 + timedelta(hours=h) for h in (0, 1, 1, 24, 48)] + [now - timedelta(seconds=100), now, now + timedelta(seconds=50)]
+    rows: list[Row] = []
+    for i in range(64):
+        conv_id = f"conv_{letters[i % 8]}{suffixes[i // 8]}"  # ids that prefix others: conv_a, conv_a0, conv_a00
+        started = rng.choice(starts)
+        row = Row(conv_id, f"agt_{i % 2}", CHANNELS[i % 3], "inbound", "in_progress", None,
+                  sorted(rng.sample(["a", "b", "c"], rng.randint(0, 2))), started, None)
+        await store.create_conversation("ten_t", agent_id=row.agent, channel=row.channel, direction=row.direction,
+                                        conversation_id=conv_id, started_at=started)
+        if row.tags:
+            await store.add_tags("ten_t", conv_id, row.tags)
+        if i % 3 and started < now:
+            row.duration = float(rng.choice([0, 5, 100, 100, 3600]))
+            row.status = "completed" if i % 2 else "failed"
+            await store.end_conversation("ten_t", conv_id, status=row.status, reason="r", ended_at=started + timedelta(seconds=row.duration))
+            if i % 7 == 0:  # reopened: in progress again, endedAt cleared
+                row.status, row.duration = "in_progress", None
+                await store.update_conversation("ten_t", conv_id, {"status": "in_progress"})
+                if i % 14 == 0:  # and ended again
+                    row.status, row.duration = "abandoned", 5.0
+                    await store.end_conversation("ten_t", conv_id, status="abandoned", reason="r", ended_at=started + timedelta(seconds=5))
+        if i % 4 == 1:
+            row.outcome = "resolved"
+            await store.update_conversation("ten_t", conv_id, {"outcome": "escalated"})
+            await store.update_conversation("ten_t", conv_id, {"outcome": "resolved"})
+        if i % 6 == 5:
+            row.tags = ["c"]
+            await store.update_conversation("ten_t", conv_id, {"tags": ["c"]})
+        if i % 9 == 4:
+            assert await store.delete_conversation("ten_t", conv_id)
+            continue
+        rows.append(row)
+    clock.value = now
+    return rows
+
+
+TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
+    {"min_duration": 5},
+    {"min_duration": 100},
+    {"min_duration": 100, "tags": ("a",)},
+    {"min_duration": 5, "status": "in_progress", "agent_id": "agt_1"},
+    {"tags": ("c", "c")},
+    {"date_from": T0 + timedelta(days=3)},
+    {"date_from": T0 + timedelta(hours=1), "date_to": T0 + timedelta(hours=1)},
+    {"date_to": T0 + timedelta(days=2), "min_duration": 5, "channel": "phone"},
+    {"outcome": "escalated"},
+]
+
+
+@pytest.mark.parametrize("strategy, chunk", [("auto", 1000), ("walk", 2), ("pick", 3), ("auto", 5)])
+def test_ties_and_changes_match_brute_force(url: str | None, strategy: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every path of the Redis listing script (walk, sorted matches, reads a few ids at a time) on awkward data."""
+    if url is None and (strategy, chunk) != ("auto", 1000):
+        pytest.skip("the strategies are the Redis store's")
+    monkeypatch.setattr(redis_listing, "STRATEGY", strategy)
+    monkeypatch.setattr(redis_listing, "CHUNK", chunk)
+
+    async def body(store: ConversationStore, clock: FakeClock) -> None:
+        rows = await seed_ties(store, clock)
+        assert len({r.id for r in rows}) == len(rows)
+        zero: list[dict[str, Any]] = [{"min_duration": 0}, {"min_duration": 0, "tags": ("a",)}] if url else []  # memory: below
+        await check_every_listing(store, "ten_t", rows, TIE_FILTERS + zero, clock())
+
+    run_with_store(url, body)
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_calls_starting_later_have_lasted_zero_seconds(kind: str, request: pytest.FixtureRequest) -> None:
+    """durationSeconds is max(0, now - startedAt) for a live call, so minDuration=0 keeps one starting later."""
+    if kind == "memory":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="memory_order.SortOrders.lasting compares now - start "
+                                              "without the max(0, ...) of models.duration_seconds"))
+    url = redis_url_for(kind, request)
+
+    async def body(store: ConversationStore, clock: FakeClock) -> None:
+        rows = await seed_ties(store, clock)
+        await check_every_listing(store, "ten_t", rows, [{"min_duration": 0}], clock())
 
     run_with_store(url, body)
 

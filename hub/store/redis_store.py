@@ -5,15 +5,15 @@ Keys (prefix `voicehub` by default), all under `<prefix>:store:`:
   t:{tenant}:conv:{id}                JSON record; `:turns` hash turnId -> JSON; `:costs`, `:analysis` JSON
   t:{tenant}:idx:startedAt|endedAt    sorted sets by epoch ms (endedAt is +inf while in progress)
   t:{tenant}:idx:duration             sorted set of ended conversations by duration in seconds
+  t:{tenant}:idx:open                 sorted set of conversations in progress by -startedAtMs (longest last)
   t:{tenant}:idx:{field}:{value}      sets for agentId, channel, status, direction, outcome, tag
-Listing intersects those sets into a temporary sorted set (ZINTERSTORE with weight 0 for the filter sets),
-trims the date range by score and reads one page, so a page costs O(matches), not a scan of the tenant.
+The indices change in the same MULTI as the record. Listing is one Lua script (hub/store/redis_listing.py)
+that walks the sort index and stops at the end of the page; no temporary keys.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +24,11 @@ from redis.exceptions import WatchError
 
 from hub.store import models as m
 from hub.store.base import ConversationExists, ConversationStore
-from hub.store.timefmt import to_ms, utcnow
+from hub.store.redis_listing import PageScript, filter_values, script_args
+from hub.store.timefmt import utcnow
 
 _INDEXED = ("agentId", "channel", "status", "direction", "outcome")
-_TMP_TTL = 30
+_ORDERS = ("startedAt", "endedAt", "duration", "open")
 
 
 class RedisConversationStore(ConversationStore):
@@ -35,6 +36,7 @@ class RedisConversationStore(ConversationStore):
         super().__init__(now)
         self._redis = redis
         self._p = f"{prefix}:store"
+        self._list_page = PageScript(redis)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "voicehub", now: Callable[[], datetime] = utcnow) -> RedisConversationStore:
@@ -66,17 +68,20 @@ class RedisConversationStore(ConversationStore):
             pipe.srem(key, conv_id)
         for key in new_keys - old_keys:
             pipe.sadd(key, conv_id)
-        zsets = ("startedAt", "endedAt", "duration")
         if new is None:
-            for name in zsets:
+            for name in _ORDERS:
                 pipe.zrem(self._idx(tenant, name), conv_id)
             return
-        ended = new["endedAtMs"]
-        pipe.zadd(self._idx(tenant, "startedAt"), {conv_id: new["startedAtMs"]})
+        started, ended = new["startedAtMs"], new["endedAtMs"]
+        if old is not None and (old["startedAtMs"], old["endedAtMs"]) == (started, ended):
+            return
+        pipe.zadd(self._idx(tenant, "startedAt"), {conv_id: started})
         pipe.zadd(self._idx(tenant, "endedAt"), {conv_id: float("inf") if ended is None else ended})
-        if ended is None:
+        if ended is None:  # in progress (reopened included): ordered live by how long it has lasted
             pipe.zrem(self._idx(tenant, "duration"), conv_id)
+            pipe.zadd(self._idx(tenant, "open"), {conv_id: -started})
         else:
+            pipe.zrem(self._idx(tenant, "open"), conv_id)
             pipe.zadd(self._idx(tenant, "duration"), {conv_id: m.duration_seconds(new, ended)})
 
     async def _load(self, tenant_id: str, conversation_id: str) -> m.Record | None:
@@ -124,6 +129,30 @@ class RedisConversationStore(ConversationStore):
             self._write_indices(pipe, None, record)
             await pipe.execute()
 
+    async def insert_records(self, records: Iterable[m.Record], *, batch: int = 500) -> None:
+        """Store whole records (an import, a benchmark) with `_insert`'s keys and indices, `batch` per round trip.
+
+        A record whose id is taken is not written; ConversationExists names the first one, after the rest of
+        its batch is stored (earlier batches stay stored too)."""
+        pending = list(records)
+        taken: list[str] = []
+        for at in range(0, len(pending), batch):
+            part = pending[at:at + batch]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for record in part:
+                    pipe.set(f"{self._p}:owner:{record['id']}", record["tenantId"], nx=True)
+                claimed = await pipe.execute()
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for record, ok in zip(part, claimed, strict=True):
+                    if not ok:
+                        taken.append(record["id"])
+                        continue
+                    pipe.set(self._conv(record["tenantId"], record["id"]), orjson.dumps(record))
+                    self._write_indices(pipe, None, record)
+                await pipe.execute()
+        if taken:
+            raise ConversationExists(taken[0])
+
     async def add_turn(self, tenant_id: str, conversation_id: str, turn: dict[str, Any]) -> None:
         stored = m.stored_turn(turn)
         key = self._conv(tenant_id, conversation_id) + ":turns"
@@ -161,84 +190,17 @@ class RedisConversationStore(ConversationStore):
     ) -> tuple[list[dict[str, Any]], int]:
         if sort_by not in m.SORT_FIELDS or sort_order not in ("asc", "desc") or page < 1 or page_size < 1:
             raise ValueError("bad sort or page")
-        now_ms = self._now_ms()
+        keys = [self._idx(tenant_id, name) for name in _ORDERS]
+        keys += [self._idx(tenant_id, f"{name}:{value}") for name, value in filter_values(filters)]
+        args = script_args(filters, (page - 1) * page_size, page_size, sort_by, sort_order == "desc", self._now_ms())
+        ids, total = await self._list_page(keys, args)
+        return await self._render_ids(tenant_id, ids), total
 
-        def idx(name: str) -> str:
-            return self._idx(tenant_id, name)
-
-        sets = [idx(f"{name}:{value}") for name, value in (
-            ("agentId", filters.agent_id), ("channel", filters.channel), ("status", filters.status),
-            ("direction", filters.direction), ("outcome", filters.outcome)) if value is not None]
-        sets += [idx(f"tag:{t}") for t in filters.tags]
-        start = (page - 1) * page_size
-        if not sets and filters.min_duration is None and sort_by == "startedAt":
-            ids, total = await self._page_by_start(idx("startedAt"), filters, start, page_size, sort_order == "desc")
-            return await self._render_ids(tenant_id, ids), total
-        tmp = f"{self._p}:tmp:{secrets.token_hex(8)}"
-        tmp_s, tmp_d, tmp_l, tmp_r = temps = [tmp + s for s in (":s", ":d", ":l", ":r")]
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zinterstore(tmp_s, {idx("startedAt"): 1, **{s: 0 for s in sets}})
-                pipe.expire(tmp_s, _TMP_TTL)
-                if filters.date_from is not None:
-                    pipe.zremrangebyscore(tmp_s, "-inf", f"({to_ms(filters.date_from)}")
-                if filters.date_to is not None:
-                    pipe.zremrangebyscore(tmp_s, f"({to_ms(filters.date_to)}", "+inf")
-                await pipe.execute()
-            result = tmp_s
-            if filters.min_duration is not None or sort_by == "durationSeconds":
-                result = await self._duration_set(tmp_s, tmp_l, tmp_d, idx, filters.min_duration, now_ms)
-            if sort_by == "endedAt" or (sort_by == "startedAt" and result != tmp_s):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.zinterstore(tmp_r, {result: 0, idx(sort_by): 1})
-                    await pipe.execute()
-                result = tmp_r
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zcard(result)
-                pipe.zrange(result, start, start + page_size - 1, desc=sort_order == "desc")
-                total, ids = await pipe.execute()
-        finally:
-            await self._redis.delete(*temps)
-        return await self._render_ids(tenant_id, ids), int(total)
-
-    async def _render_ids(self, tenant_id: str, ids: list[bytes | str]) -> list[dict[str, Any]]:
+    async def _render_ids(self, tenant_id: str, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
-        raws = await self._redis.mget([self._conv(tenant_id, _text(i)) for i in ids])
+        raws = await self._redis.mget([self._conv(tenant_id, i) for i in ids])
         return [self._render(_loads(raw)) for raw in raws if raw is not None]
-
-    async def _page_by_start(
-        self, key: str, f: m.ConversationFilter, offset: int, size: int, desc: bool
-    ) -> tuple[list[bytes | str], int]:
-        """No set filter, sorted by startedAt: one page straight from the startedAt index (no temporary set)."""
-        lo = "-inf" if f.date_from is None else to_ms(f.date_from)
-        hi = "+inf" if f.date_to is None else to_ms(f.date_to)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zcount(key, lo, hi)
-            if desc:
-                pipe.zrange(key, hi, lo, desc=True, byscore=True, offset=offset, num=size)
-            else:
-                pipe.zrange(key, lo, hi, byscore=True, offset=offset, num=size)
-            total, ids = await pipe.execute()
-        return list(ids), int(total)
-
-    async def _duration_set(
-        self, selected: str, tmp_live: str, out: str, idx: Callable[[str], str], min_duration: float | None, now_ms: int
-    ) -> str:
-        """Score the selection by duration: ended ones from the index, live ones from the clock (few at a time)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zinterstore(tmp_live, {selected: 1, idx("status:in_progress"): 0})
-            pipe.zrange(tmp_live, 0, -1, withscores=True)
-            pipe.zinterstore(out, {selected: 0, idx("duration"): 1})
-            pipe.expire(out, _TMP_TTL)
-            _, live, _, _ = await pipe.execute()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            if live:
-                pipe.zadd(out, {_text(member): max(0.0, (now_ms - started) / 1000) for member, started in live})
-            if min_duration is not None:
-                pipe.zremrangebyscore(out, "-inf", f"({min_duration}")
-            await pipe.execute()
-        return out
 
 
 def _loads(raw: bytes | str) -> Any:
