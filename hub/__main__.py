@@ -14,6 +14,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from hub.http_timeouts import header_timeout_protocol
 
     _DrainingServer = _draining_server_class()
 
@@ -27,7 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  dashboard: http://{config.host}:{config.port}/dashboard   hub: /hubs/voice   REST: /api/v1", flush=True)
     server = _DrainingServer(uvicorn.Config(app, host=config.host, port=config.port, log_level=args.log_level,
                                             ws_max_size=1024 * 1024, ws_per_message_deflate=False,  # see docs/performance.md
-                                            timeout_graceful_shutdown=int(config.drain_grace) + 5))
+                                            timeout_graceful_shutdown=int(config.drain_grace) + 5,
+                                            http=header_timeout_protocol(config.header_timeout)))  # slowloris
     server.run()
     return 0
 
