@@ -207,9 +207,6 @@ def test_ties_and_changes_match_brute_force(url: str | None, strategy: str, chun
 @pytest.mark.parametrize("kind", STORE_KINDS)
 def test_calls_starting_later_have_lasted_zero_seconds(kind: str, request: pytest.FixtureRequest) -> None:
     """durationSeconds is max(0, now - startedAt) for a live call, so minDuration=0 keeps one starting later."""
-    if kind == "memory":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="memory_order.SortOrders.lasting compares now - start "
-                                              "without the max(0, ...) of models.duration_seconds"))
     url = redis_url_for(kind, request)
 
     async def body(store: ConversationStore, clock: FakeClock) -> None:

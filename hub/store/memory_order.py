@@ -55,7 +55,7 @@ class SortOrders:
         """Ids of the conversations whose duration (so far, for open ones) is at least `least_ms`."""
         pos = bisect.bisect_left(self.by_duration, (math.ceil(least_ms), ""))
         found = {cid for _, cid in itertools.islice(self.by_duration, pos, None)}
-        found.update(cid for cid, start in self.open.items() if now_ms - start >= least_ms)
+        found.update(cid for cid, start in self.open.items() if max(0, now_ms - start) >= least_ms)
         return found
 
     def start_range(self, from_ms: int | None, to_ms: int | None) -> tuple[int, int]:
