@@ -39,9 +39,10 @@ async function combo(tn, t, makeProtocol) {
 
   await check(`${label}: server->client calls, objects, null vs void, error texts`, async () => {
     const c = await at();
-    const message = next(c, "message");  // the server calls "Message": client-side names are case-insensitive
-    assert.equal(await c.invoke("InvokeWithString", TEXT), undefined);  // void -> undefined
-    assert.equal(await message, TEXT);
+    const unique = `${TEXT} ${label} ${Date.now()}`;
+    const message = next(c, "message", (m) => m === unique);  // the server calls "Message": names are case-insensitive
+    assert.equal(await c.invoke("InvokeWithString", unique), undefined);  // void -> undefined
+    assert.equal(await message, unique);
     const custom = next(c, "CustomObject");
     await c.invoke("SendCustomObject", { Name: "n", Value: 7 });
     assert.deepEqual(await custom, { Name: "n", Value: 7 });
@@ -151,22 +152,22 @@ async function combo(tn, t, makeProtocol) {
   await check(`${label}: groups, others, all`, async () => {
     const [a, b, outsider] = [await at(), await at(), await at()];
     const got = { a: [], b: [], outsider: [] };
+    const group = `g-${label}-${Date.now()}`, fromA = `from-a ${group}`;
     for (const [k, c] of Object.entries({ a, b, outsider })) {
-      c.on("GroupMessage", (group, m) => got[k].push(`${group}:${m}`));
-      c.on("Message", (m) => got[k].push(m));
+      c.on("GroupMessage", (g, m) => got[k].push(`${g}:${m}`));
+      c.on("Message", (m) => { if (m === fromA) got[k].push(m); });  // SendToOthers reaches the whole hub
     }
-    const group = `g-${label}-${Date.now()}`;
     await a.invoke("JoinGroup", group);
     await b.invoke("JoinGroup", group);
     await outsider.invoke("SendToGroup", group, "one");
     await b.invoke("LeaveGroup", group);
     await outsider.invoke("SendToGroup", group, "two");
-    await a.invoke("SendToOthers", "from-a");
+    await a.invoke("SendToOthers", fromA);
     // A round trip on every connection: server messages to it that were sent before the reply arrive first.
     for (const c of [a, b, outsider]) await c.invoke("Echo", "sync");
     assert.deepEqual(got.a, [`${group}:one`, `${group}:two`]);
-    assert.deepEqual(got.b, [`${group}:one`, "from-a"]);
-    assert.deepEqual(got.outsider, ["from-a"]);
+    assert.deepEqual(got.b, [`${group}:one`, fromA]);
+    assert.deepEqual(got.outsider, [fromA]);
     await Promise.all([a.stop(), b.stop(), outsider.stop()]);
   });
 }

@@ -47,9 +47,13 @@ function collect(c, ...args) {
   return new Promise((res, rej) => { const xs = []; c.stream(...args).subscribe({ next: (x) => xs.push(x), complete: () => res(xs), error: rej }); });
 }
 
-// Resolves with the arguments of the next `target` call from the server.
-function next(c, target) {
-  return new Promise((r) => { const h = (...a) => { c.off(target, h); r(a.length === 1 ? a[0] : a); }; c.on(target, h); });
+// Resolves with the arguments of the next `target` call from the server (that `accept`s them: hub-wide sends
+// from other tests sharing the server are skipped).
+function next(c, target, accept = () => true) {
+  return new Promise((r) => {
+    const h = (...a) => { const v = a.length === 1 ? a[0] : a; if (accept(v)) { c.off(target, h); r(v); } };
+    c.on(target, h);
+  });
 }
 
 // Resolves once `predicate()` is true (checked every 20 ms).
