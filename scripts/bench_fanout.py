@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench.memory import run_memory  # noqa: E402
 from bench.point import PointResult, Target, run_point  # noqa: E402
 from bench.procs import RedisServer, Server, hub_server, socketio_server, ws_server  # noqa: E402
-from bench.report import HEADER, knee, row, save  # noqa: E402
+from bench.report import HEADER, efficiency, knee, row, save  # noqa: E402
 
 QUICK = {"protocols": ["msgpack"], "subs": [10], "levels": [2, 4, 8, 12, 16, 24, 32, 48, 64], "duration": 3.0,
          "warmup": 1.0, "bisect": 1}
@@ -66,12 +66,18 @@ class Run:
                 self.targets[key] = Target("socketio", "socketio", protocol, server, url)
         return self.targets[key]
 
-    async def point(self, name: str, protocol: str, c: int, s: int, stall: int = 0) -> PointResult:
+    async def point(self, name: str, protocol: str, c: int, s: int, stall: int = 0, retries: int = 0) -> PointResult:
+        """Run a point; a failing one is run again up to `retries` times (the machine is shared: one stall of
+        another user's job must not end a sweep) and passes if any run passes."""
         a = self.args
-        result = await run_point(self.target(name, protocol), c, s, duration=a.duration, warmup=a.warmup,
-                                 processes=a.processes, stall=stall)
-        self.results.append(result)
-        log(f"[{time.monotonic() - self.started:6.0f}s] " + row(result))
+        for attempt in range(retries + 1):
+            result = await run_point(self.target(name, protocol), c, s, duration=a.duration, warmup=a.warmup,
+                                     processes=a.processes, stall=stall)
+            result.extra["attempt"] = attempt + 1
+            self.results.append(result)
+            log(f"[{time.monotonic() - self.started:6.0f}s] " + row(result) + (" (re-run)" if attempt else ""))
+            if result.ok or result.error:
+                break
         return result
 
     async def close(self) -> None:
@@ -93,7 +99,7 @@ class Run:
             if not active:
                 break
             for name in active:
-                result = await self.point(name, protocol, c, s)
+                result = await self.point(name, protocol, c, s, retries=a.retries)
                 if result.ok:
                     last_pass[name] = c
                 else:
@@ -104,7 +110,7 @@ class Run:
                 if high - low <= 1:
                     break
                 mid = (low + high) // 2
-                if (await self.point(name, protocol, mid, s)).ok:
+                if (await self.point(name, protocol, mid, s, retries=a.retries)).ok:
                     low = mid
                 else:
                     high = mid
@@ -130,6 +136,13 @@ class Run:
                         log(f"   hub knee / {peer} knee = {hub.offered / other.offered:.2f}")
                     elif hub and peer in a.servers:
                         log(f"   hub knee / {peer} knee = inf ({peer} failed its first point)")
+                cost = {name: efficiency(self.results, name, protocol, s) for name in a.servers}
+                log("-- server CPU cost (median delivered msgs/s per server core): "
+                    + ", ".join(f"{name} {value:.0f}" for name, value in cost.items()))
+                for peer in ("socketio", "websockets"):
+                    if "hub" in cost and peer in cost:
+                        log(f"   hub / {peer} messages per core = {cost['hub'] / cost[peer]:.2f}")
+                knees[f"{protocol}/S={s}/msgs_per_core"] = cost
         return knees
 
     async def slow(self) -> dict[str, Any]:
@@ -183,6 +196,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="seconds per point before measuring")
     parser.add_argument("--bisect", type=int, help="bisection steps on C after a server's first failing point")
     parser.add_argument("--processes", type=int, default=3, help="subscriber processes per point")
+    parser.add_argument("--retries", type=int, default=1, help="re-runs of a failing point before it counts as failed")
     parser.add_argument("--slow-point", default="8x10", help="CxS of the slow-subscriber mode")
     parser.add_argument("--slow-rounds", type=int, help="runs without and with the stalled subscriber")
     parser.add_argument("--memory-connections", type=int, default=1000)

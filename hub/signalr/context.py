@@ -213,6 +213,7 @@ class HubConnectionContext:
 
     # --- stateful reconnect -----------------------------------------------------------------------
     def enable_stateful(self) -> None:
+        self.queue.disable_fast()  # every frame must go through the replay buffer
         self.replay = ReplayBuffer(self.options.stateful_buffer_bytes)
         self.inbound = InboundSequence()
 

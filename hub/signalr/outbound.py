@@ -79,13 +79,24 @@ class OutboundQueue:
         self._ready = asyncio.Event()
         self.notify: Callable[[], None] | None = None
         """Called by `put` instead of waking the writer task, while a transport writes synchronously."""
+        self.fast: list[Payload] | None = None
+        """While a transport writes synchronously and is writable (`fast_open`): frames for this loop iteration's
+        write, kept without per-frame bookkeeping (they are written before the loop runs anything else). Never on
+        stateful-reconnect connections (their frames must reach the replay buffer as entries)."""
+        self.fast_open = False
 
     def __len__(self) -> int:
         """Frames waiting (dropped ones excluded)."""
-        return len(self._entries) - self._dropped_waiting
+        return len(self._entries) - self._dropped_waiting + (len(self.fast) if self.fast else 0)
 
     def put(self, payload: Payload, *, trackable: bool, drop_key: Hashable | None = None, force: bool = False) -> bool:
         """Queue a frame without waiting. False: the hard byte limit was hit (nothing was queued)."""
+        fast = self.fast
+        if fast is not None and (fast or (self.fast_open and not self._entries)):
+            fast.append(payload)
+            if len(fast) == 1 and self.notify is not None:
+                self.notify()
+            return True
         if force:
             pass
         elif drop_key is not None:
@@ -132,6 +143,9 @@ class OutboundQueue:
 
     def take(self, max_bytes: int = MAX_BATCH_BYTES, *, trackable_allowed: bool = True) -> list[Entry]:
         """Frames for one transport write (at least one if any waits, then up to `max_bytes`)."""
+        if self.fast:
+            payloads, self.fast = self.fast, []
+            return [Entry(payload, False, None) for payload in payloads]
         out: list[Entry] = []
         size = 0
         entries = self._entries
@@ -157,7 +171,24 @@ class OutboundQueue:
             out.append(entry)
         return out
 
+    def take_fast(self) -> list[Payload]:
+        """The fast frames, for a synchronous write (empty if none)."""
+        fast = self.fast
+        if not fast:
+            return []
+        self.fast = []
+        return fast
+
+    def disable_fast(self) -> None:
+        """Back to entries only (the direct writer detached, or the connection became stateful)."""
+        fast, self.fast = self.fast, None
+        self.fast_open = False
+        if fast:
+            self._entries.extendleft(Entry(payload, False, None) for payload in reversed(fast))
+
     def clear(self) -> None:
+        if self.fast:
+            self.fast = []
         self._entries.clear()
         self._droppable.clear()
         self.queued_bytes = 0

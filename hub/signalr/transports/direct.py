@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from typing import TYPE_CHECKING, Any
 
 from websockets.protocol import State as WsState
 
 from hub.signalr.context import State
+from hub.signalr.outbound import join_payloads
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -84,6 +86,7 @@ class Flusher:
         self.pending: list[DirectWriter] = []
         self.scheduled = False
         self.writes = 0  # transport writes made here (each one WebSocket message, one or more hub messages)
+        self._now: float | None = None
 
     def mark(self, writer: DirectWriter) -> None:
         if writer.marked:
@@ -94,9 +97,15 @@ class Flusher:
             self.scheduled = True
             self.loop.call_soon(self.run)
 
+    def now(self) -> float:
+        if self._now is None:
+            self._now = time.monotonic()
+        return self._now
+
     def run(self) -> None:
         pending, self.pending = self.pending, []
         self.scheduled = False
+        self._now = None
         for writer in pending:
             writer.marked = False
             try:
@@ -127,6 +136,9 @@ class DirectWriter:
         self.busy = False  # the writer task is inside an awaited send: it writes, in order
         self.attached = True
         connection.queue.notify = self._notify
+        if connection.replay is None:
+            connection.queue.fast = []
+            connection.queue.fast_open = self._writable()
 
     @classmethod
     def attach(cls, ws: WebSocket, connection: HubConnectionContext) -> DirectWriter | None:
@@ -139,9 +151,21 @@ class DirectWriter:
         """Back to the writer task alone (the socket ended, or a direct write failed)."""
         if self.attached:
             self.attached = False
-            if self.connection.queue.notify == self._notify:
-                self.connection.queue.notify = None
-            self.connection.queue.wake()
+            queue = self.connection.queue
+            if queue.notify == self._notify:
+                queue.notify = None
+                queue.disable_fast()
+            queue.wake()
+
+    def begin_send(self) -> None:
+        """The writer task is about to await a send: frames queue behind it, in order."""
+        self.busy = True
+        self.connection.queue.fast_open = False
+
+    def end_send(self) -> None:
+        self.busy = False
+        if self.attached and self.connection.queue.fast is not None:
+            self.connection.queue.fast_open = self._writable()
 
     def _notify(self) -> None:
         self.flusher.mark(self)
@@ -153,23 +177,31 @@ class DirectWriter:
 
     def flush(self) -> None:
         connection = self.connection
+        queue = connection.queue
         if not self.attached or connection.state is State.CLOSED:
             return
         if self.busy or not self._writable():
-            connection.queue.wake()
+            queue.fast_open = False
+            queue.wake()
             return
         write = self.transport.writelines
-        while True:
+        fast = queue.take_fast()
+        if fast:
+            write(_framed(join_payloads(fast)))
+            self.flusher.writes += 1
+            connection.last_sent = self.flusher.now()
+            connection.manager.metrics_frames_out += len(fast)
+        writable = self.protocol.writable
+        while len(queue) and writable.is_set():
             payload = connection.take_write()
             if payload is None:
                 break
             write(_framed(payload))
             self.flusher.writes += 1
-            if not self.protocol.writable.is_set():  # over the high-water mark: the writer task waits for the drain
-                connection.queue.wake()
-                break
-        if connection.closing:
-            connection.queue.wake()  # the writer task sees the queue empty and ends the transport
+        if queue.fast is not None:
+            queue.fast_open = writable.is_set()
+        if len(queue) or connection.closing:
+            queue.wake()  # over the high-water mark: the writer task waits for the drain; closing: it ends
 
 
 def _framed(payload: Payload) -> tuple[bytes, bytes]:

@@ -31,7 +31,7 @@ async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: D
         if payload is None:
             return
         if direct is not None:
-            direct.busy = True
+            direct.begin_send()
         try:
             if isinstance(payload, str):
                 await ws.send_text(payload)
@@ -39,7 +39,7 @@ async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: D
                 await ws.send_bytes(payload)
         finally:
             if direct is not None:
-                direct.busy = False
+                direct.end_send()
 
 
 async def take_over(connection: HubConnectionContext, seconds: float = 5.0) -> bool:
