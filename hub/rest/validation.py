@@ -83,6 +83,8 @@ def label(value: str, what: str) -> str:
 
 def int_field(body: dict[str, Any], name: str, *, lo: int, hi: int) -> int:
     value = body.get(name)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema's integer: 502.0 is 502
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(f"'{name}' must be an integer.")
     if not lo <= value <= hi:
