@@ -340,3 +340,29 @@ def test_broker_outage_reports_only_what_went_missing(tmp_path: Any) -> None:
                 await client.close()
 
     asyncio.run(main())
+
+
+def test_presence_across_two_nodes(redis_url: str, tmp_path: Any) -> None:
+    async def main() -> None:
+        async with voice_hub(redis_url, agent="none", prefix="vhpresence", tmp_path=tmp_path / "a") as node_a, \
+                voice_hub(redis_url, agent="none", prefix="vhpresence", tmp_path=tmp_path / "b") as node_b:
+            caller = await open_call(node_a)
+            cid = caller.conversation_id
+            first = await open_monitor(node_a, subject="usr_a")
+            await first.subscribe(cid)
+            second = await open_monitor(node_b, subject="usr_b", msgpack=True)
+            await second.subscribe(cid)
+            await first.wait_for("Presence", lambda p: {w["userId"] for w in p["watchers"]} == {"usr_a", "usr_b"},
+                                 scaled(5))
+            await second.wait_for("Presence", lambda p: {w["userId"] for w in p["watchers"]} == {"usr_a", "usr_b"},
+                                  scaled(5))
+            for monitor in (first, second):
+                assert {w["userId"] for w in await monitor.get_presence(cid)} == {"usr_a", "usr_b"}
+            await second.close()
+            await first.wait_for("Presence", lambda p: [w["userId"] for w in p["watchers"]] == ["usr_a"], scaled(5))
+            outsider = await open_monitor(node_b, subject="usr_c")  # node b watches nothing of it now
+            assert [w["userId"] for w in await outsider.get_presence(cid)] == ["usr_a"]
+            for client in (first, outsider, caller):
+                await client.close()
+
+    asyncio.run(main())

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.signalr.outbound import OutgoingMessage
 from hub.voice.payloads import audio_frame, monitor_event, now_iso
+from hub.voice.presence import PRESENCE_TRACK
 from hub.voice.watch import Watch
 from protocol import InvocationMessage
 
@@ -94,10 +95,14 @@ class ConversationFeed:
                 listener.on_feed_audio(frame)
             except Exception:
                 log.exception("caller session of %s failed on audio", self.conversation_id)
+        track = frame.get("track")
+        if track == PRESENCE_TRACK:
+            if self.registry.on_presence is not None:
+                self.registry.on_presence(self.conversation_id, frame)
+            return
         if not self.watches:
             return
         renderer = self._renderer()
-        track = frame.get("track")
         data = frame.get("data")
         if track not in ("caller", "agent") or not isinstance(data, bytes | bytearray | memoryview):
             return
@@ -193,6 +198,7 @@ class FeedRegistry:
         self.feeds: dict[str, ConversationFeed] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_conversation_ended: list[Callable[[str], None]] = []
+        self.on_presence: Callable[[str, dict[str, Any]], None] | None = None  # presence frames of other nodes
 
     def feed(self, conversation_id: str) -> ConversationFeed:
         feed = self.feeds.get(conversation_id)

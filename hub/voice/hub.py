@@ -156,8 +156,9 @@ class VoiceHub(Hub):
     @hub_method("GetPresence", requires="monitor:read")
     async def get_presence(self, conversation_id: Any) -> list[dict[str, Any]]:
         monitor = self._monitor()
-        await monitor.conversation(conversation_id_arg(conversation_id))
-        return self.services.presence.of(conversation_id)
+        conversation_id = conversation_id_arg(conversation_id)
+        await monitor.conversation(conversation_id)
+        return await self.services.presence.snapshot(conversation_id)
 
     @hub_method("Whisper", requires="monitor:control")
     async def whisper(self, conversation_id: Any, text: Any) -> None:

@@ -275,15 +275,8 @@ class MonitorState:
                 "capabilities": self._capabilities(), "since": now_iso()})
         else:
             changed = presence.remove(conversation_id, self.connection.connection_id)
-        if not changed:
-            return
-        feed = self.services.feeds.feeds.get(conversation_id)
-        if feed is None:
-            return
-        payload = {"conversationId": conversation_id, "watchers": presence.of(conversation_id)}
-        message = _invocation("Presence", payload)
-        for watch in feed.watches.values():
-            watch.connection.send_message(message)
+        if changed:
+            self.services.send_presence(conversation_id)
 
     def _on_dropped_audio(self, key: object, count: int) -> None:
         if not isinstance(key, tuple) or len(key) != 2 or key[1] == "level":

@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hub.signalr.outbound import OutgoingMessage
 from hub.voice.feed import FeedRegistry
+from hub.voice.presence import Presence
+from protocol import InvocationMessage
 
 if TYPE_CHECKING:
     from hub.auth.tokens import TokenService
@@ -34,31 +37,6 @@ class VoiceSettings:
     recordings: bool = True
 
 
-@dataclass
-class Presence:
-    """Who watches which conversation on this node: {conversation: {connection id: entry}}."""
-
-    watchers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-
-    def add(self, conversation_id: str, connection_id: str, entry: dict[str, Any]) -> bool:
-        current = self.watchers.setdefault(conversation_id, {})
-        changed = current.get(connection_id) != entry
-        current[connection_id] = entry
-        return changed
-
-    def remove(self, conversation_id: str, connection_id: str) -> bool:
-        current = self.watchers.get(conversation_id)
-        if current is None or connection_id not in current:
-            return False
-        del current[connection_id]
-        if not current:
-            del self.watchers[conversation_id]
-        return True
-
-    def of(self, conversation_id: str) -> list[dict[str, Any]]:
-        return list(self.watchers.get(conversation_id, {}).values())
-
-
 class VoiceServices:
     def __init__(self, store: ConversationStore, broker: Broker, tokens: TokenService,
                  settings: VoiceSettings | None = None, *, on_recording: Callable[..., Any] | None = None) -> None:
@@ -70,7 +48,10 @@ class VoiceServices:
         self.sessions: dict[str, CallerSession] = {}  # by session id
         self.ended_sessions: set[CallerSession] = set()  # still storing late cost/analysis events
         self.monitors: set[MonitorState] = set()
-        self.presence = Presence()
+        self.presence = Presence(broker, getattr(broker, "node_id", None))
+        self.presence.on_change = self.send_presence
+        self.feeds.on_presence = self.presence.on_frame
+        self.presence.listening = self._listening
         self.watches_by_tenant: dict[str, int] = {}  # conversation watches per tenant on this node (limit)
         self.barges: dict[str, tuple[str, str]] = {}  # conversation -> (connection id, user) held on this node
         self._lifecycle: Any = None
@@ -102,6 +83,21 @@ class VoiceServices:
                 if asyncio.iscoroutine(result):
                     self.spawn(result)
 
+    async def _listening(self, conversation_id: str) -> None:
+        feed = self.feeds.feeds.get(conversation_id)
+        if feed is not None:
+            await feed.ready()
+
+    def send_presence(self, conversation_id: str) -> None:
+        """`Presence` to this node's watchers of the conversation (one message, encoded once)."""
+        feed = self.feeds.feeds.get(conversation_id)
+        if feed is None or not feed.watches:
+            return
+        message = OutgoingMessage(InvocationMessage("Presence", [{
+            "conversationId": conversation_id, "watchers": self.presence.of(conversation_id)}]))
+        for watch in feed.watches.values():
+            watch.connection.send_encoded(message)
+
     def _on_lifecycle(self, event: dict[str, Any]) -> None:
         for monitor in list(self.monitors):
             try:
@@ -115,6 +111,7 @@ class VoiceServices:
                 await session.shutdown()
         for session in list(self.ended_sessions):
             session.release_feed()
+        await self.presence.close()
         await self.feeds.close()
         if self._tasks:  # let recordings finish encoding and final writes land before cancelling the rest
             await asyncio.wait(list(self._tasks), timeout=10)
