@@ -55,7 +55,7 @@ async def browser_page(tmp_path: Path) -> AsyncIterator[tuple[Any, list[str]]]:
             page.on("console", lambda message: errors.append(f"{message.text} ({message.location.get('url')})")
                     if message.type == "error" else None)
             page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-            page.set_default_timeout(ms(10))
+            page.set_default_timeout(ms(20))
             yield page, errors
         finally:
             await context.close()
@@ -92,7 +92,7 @@ async def stats(page: Any, part: str) -> dict[str, Any]:
     return value
 
 
-async def recording_ready(base: str, key: str, conversation_id: str, seconds: float = 10) -> None:
+async def recording_ready(base: str, key: str, conversation_id: str, seconds: float = 20) -> None:
     """The MP3 is written when the call ends; poll its REST resource (bounded)."""
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
         for _ in range(int(scaled(seconds) / 0.1)):
@@ -118,22 +118,22 @@ async def _live_flow(tmp_path: Path) -> None:
             card = page.locator(".call-card", has_text="agt_support")
             await card.wait_for()
             await page.wait_for_function("() => document.querySelectorAll('.call-card .last-line .who').length >= 3",
-                                         timeout=ms(12))
+                                         timeout=ms(20))
             conversation_id = await card.get_attribute("data-id")
             assert conversation_id and conversation_id.startswith("conv_")
-            await page.wait_for_selector(f'.call-card[data-id="{conversation_id}"] .last-line .who', timeout=ms(12))
+            await page.wait_for_selector(f'.call-card[data-id="{conversation_id}"] .last-line .who', timeout=ms(20))
             assert await card.locator(".chip").first.inner_text() == "Phone"
             await page.screenshot(path=str(ARTIFACTS / "dashboard-board.png"))
 
             # The conversation: final lines stream in (speakers told apart).
             await card.click()
-            await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(12))
+            await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(20))
 
             # Listen-in: samples flow through the AudioWorklet and are not silence.
             await page.click("#listen-toggle")
             await page.wait_for_function(
                 "() => { const p = window.voicehubStats.playback; return p && p.nonSilentSamples > 4800 && p.peak > 0.01; }",
-                timeout=ms(10))
+                timeout=ms(20))
             playback = await stats(page, "playback")
             assert playback["sampleRate"] == 48000 and playback["frames"] > 0
             await page.screenshot(path=str(ARTIFACTS / "dashboard-conversation.png"))
@@ -142,7 +142,7 @@ async def _live_flow(tmp_path: Path) -> None:
             await page.click("#listen-panel .seg[data-mode='caller']")
             await page.wait_for_function(
                 "() => { const p = window.voicehubStats.playback; return p.sampleRate === 16000 && p.nonSilentSamples > 1600; }",
-                timeout=ms(10))
+                timeout=ms(20))
             await page.click("#listen-toggle")
             await page.wait_for_function("() => window.voicehubStats.playback.state === 'stopped'")
 
@@ -167,7 +167,7 @@ async def _live_flow(tmp_path: Path) -> None:
             await page.click("#end-call")
             await page.click("#end-confirm")
             await page.wait_for_selector(".notice a[href^='#/history/']")
-            await wait_for(caller, 10)
+            await wait_for(caller, 20)
             # The board no longer shows it; the other calls go on.
             await page.click(".back")
             await page.locator(".call-card", has_text="agt_sales").wait_for()
@@ -210,7 +210,7 @@ async def final_turns_in_history(rig: VoiceRig, conversation_id: str) -> int:
     return sum(1 for event in history.events if event.get("type") == "transcript" and event.get("isFinal"))
 
 
-async def more_finals(rig: VoiceRig, conversation_id: str, than: int, seconds: float = 10) -> None:
+async def more_finals(rig: VoiceRig, conversation_id: str, than: int, seconds: float = 20) -> None:
     for _ in range(int(scaled(seconds) / 0.1)):
         if await final_turns_in_history(rig, conversation_id) > than:
             return
@@ -229,7 +229,7 @@ async def _reconnect_flow(tmp_path: Path) -> None:
             await card.wait_for()
             conversation_id = str(await card.get_attribute("data-id"))
             await card.click()
-            await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(12))
+            await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(20))
 
             # The hub drops the page and refuses it for a while; the caller keeps talking meanwhile.
             await page.route(negotiate, lambda route: route.abort())
@@ -240,7 +240,7 @@ async def _reconnect_flow(tmp_path: Path) -> None:
             await more_finals(rig, conversation_id, finals)
             await page.screenshot(path=str(ARTIFACTS / "dashboard-reconnecting.png"))
             await page.unroute(negotiate)
-            await page.wait_for_selector('#conn-state[data-state="connected"]', timeout=ms(12))
+            await page.wait_for_selector('#conn-state[data-state="connected"]', timeout=ms(20))
 
             await page.click("#end-call")
             await page.click("#end-confirm")
@@ -292,7 +292,7 @@ async def _sign_in_flow(tmp_path: Path) -> None:
         stored = await page.evaluate("() => [sessionStorage.getItem('voicehub.apiKey'), JSON.stringify(localStorage)]")
         assert stored[0] == key and key not in stored[1]
         # The refresh comes before the 12 s token expires (at 5 s, the page's floor).
-        for _ in range(int(scaled(10) / 0.1)):
+        for _ in range(int(scaled(20) / 0.1)):
             if len(exchanges) >= 3:
                 break
             await asyncio.sleep(0.1)
@@ -331,13 +331,13 @@ async def _restart_flow(redis_url: str, prefix: str, tmp_path: Path) -> None:
                 await card.wait_for()
                 conversation_id = str(await card.get_attribute("data-id"))
                 await card.click()
-                await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(12))
+                await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(20))
             finally:
                 await stop_callers([caller])
         # The hub is down (it drained the page with allowReconnect); the page waits for it.
         await page.wait_for_selector('#conn-state[data-state="reconnecting"]')
         async with hub() as rig:
-            await page.wait_for_selector('#conn-state[data-state="connected"]', timeout=ms(12))
+            await page.wait_for_selector('#conn-state[data-state="connected"]', timeout=ms(20))
             async with httpx.AsyncClient(base_url=rig.base, headers={"Authorization": f"Bearer {key}"}) as client:
                 transcript = (await client.get(f"/api/v1/conversations/{conversation_id}/transcript")).json()
             shown = await page.eval_on_selector_all("#transcript li.turn", "els => els.map(e => [e.dataset.turn, e.dataset.final])")
