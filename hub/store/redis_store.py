@@ -7,12 +7,16 @@ Keys (prefix `voicehub` by default), all under `<prefix>:store:`:
   t:{tenant}:idx:duration             sorted set of ended conversations by duration in seconds
   t:{tenant}:idx:open                 sorted set of conversations in progress by -startedAtMs (longest last)
   t:{tenant}:idx:{field}:{value}      sets for agentId, channel, status, direction, outcome, tag
+  t:{tenant}:bits:{field}:{value}     the same sets as bitmaps over slots (counted with BITOP AND + BITCOUNT)
+  t:{tenant}:slot:next, :slot:ids     a conversation's slot (a number per tenant, kept in the record as
+                                      `slot`, never reused) and the hash slot -> id
 The indices change in the same MULTI as the record. Listing is one Lua script (hub/store/redis_listing.py)
-that walks the sort index and stops at the end of the page; no temporary keys.
+that walks the sort index and stops at the end of the page.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -52,23 +56,37 @@ class RedisConversationStore(ConversationStore):
     def _idx(self, tenant_id: str, name: str) -> str:
         return f"{self._p}:t:{tenant_id}:idx:{name}"
 
-    def _set_keys(self, record: m.Record) -> set[str]:
-        tenant = record["tenantId"]
-        keys = {self._idx(tenant, f"{name}:{record[name]}") for name in _INDEXED if record[name] is not None}
-        keys.update(self._idx(tenant, f"tag:{tag}") for tag in record["tags"])
-        return keys
+    def _bits(self, tenant_id: str, name: str) -> str:
+        return f"{self._p}:t:{tenant_id}:bits:{name}"
+
+    def _slot(self, tenant_id: str, name: str) -> str:
+        return f"{self._p}:t:{tenant_id}:slot:{name}"
+
+    @staticmethod
+    def _set_names(record: m.Record) -> set[str]:
+        names = {f"{name}:{record[name]}" for name in _INDEXED if record[name] is not None}
+        names.update(f"tag:{tag}" for tag in record["tags"])
+        return names
 
     def _write_indices(self, pipe: Pipeline, old: m.Record | None, new: m.Record | None) -> None:
         record = new or old
         assert record is not None
-        tenant, conv_id = record["tenantId"], record["id"]
-        old_keys = self._set_keys(old) if old else set()
-        new_keys = self._set_keys(new) if new else set()
-        for key in old_keys - new_keys:
-            pipe.srem(key, conv_id)
-        for key in new_keys - old_keys:
-            pipe.sadd(key, conv_id)
+        tenant, conv_id, slot = record["tenantId"], record["id"], record.get("slot")
+        old_names = self._set_names(old) if old else set()
+        new_names = self._set_names(new) if new else set()
+        for name in old_names - new_names:
+            pipe.srem(self._idx(tenant, name), conv_id)
+            if slot is not None:
+                pipe.setbit(self._bits(tenant, name), slot, 0)
+        for name in new_names - old_names:
+            pipe.sadd(self._idx(tenant, name), conv_id)
+            if slot is not None:
+                pipe.setbit(self._bits(tenant, name), slot, 1)
+        if old is None and slot is not None:
+            pipe.hset(self._slot(tenant, "ids"), str(slot), conv_id)
         if new is None:
+            if slot is not None:
+                pipe.hdel(self._slot(tenant, "ids"), str(slot))
             for name in _ORDERS:
                 pipe.zrem(self._idx(tenant, name), conv_id)
             return
@@ -78,10 +96,12 @@ class RedisConversationStore(ConversationStore):
         pipe.zadd(self._idx(tenant, "startedAt"), {conv_id: started})
         pipe.zadd(self._idx(tenant, "endedAt"), {conv_id: float("inf") if ended is None else ended})
         if ended is None:  # in progress (reopened included): ordered live by how long it has lasted
-            pipe.zrem(self._idx(tenant, "duration"), conv_id)
+            if old is not None:
+                pipe.zrem(self._idx(tenant, "duration"), conv_id)
             pipe.zadd(self._idx(tenant, "open"), {conv_id: -started})
         else:
-            pipe.zrem(self._idx(tenant, "open"), conv_id)
+            if old is not None:
+                pipe.zrem(self._idx(tenant, "open"), conv_id)
             pipe.zadd(self._idx(tenant, "duration"), {conv_id: m.duration_seconds(new, ended)})
 
     async def _load(self, tenant_id: str, conversation_id: str) -> m.Record | None:
@@ -124,6 +144,7 @@ class RedisConversationStore(ConversationStore):
         tenant_id, conv_id = record["tenantId"], record["id"]
         if not await self._redis.set(f"{self._p}:owner:{conv_id}", tenant_id, nx=True):
             raise ConversationExists(conv_id)
+        record = {**record, "slot": await self._redis.incr(self._slot(tenant_id, "next")) - 1}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._conv(tenant_id, conv_id), orjson.dumps(record))
             self._write_indices(pipe, None, record)
@@ -142,13 +163,20 @@ class RedisConversationStore(ConversationStore):
                 for record in part:
                     pipe.set(f"{self._p}:owner:{record['id']}", record["tenantId"], nx=True)
                 claimed = await pipe.execute()
+            tenants = Counter(record["tenantId"] for record, ok in zip(part, claimed, strict=True) if ok)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for tenant, count in tenants.items():
+                    pipe.incrby(self._slot(tenant, "next"), count)
+                next_slot = {tenant: top - tenants[tenant] for tenant, top in zip(tenants, await pipe.execute(), strict=True)}
             async with self._redis.pipeline(transaction=True) as pipe:
                 for record, ok in zip(part, claimed, strict=True):
                     if not ok:
                         taken.append(record["id"])
                         continue
-                    pipe.set(self._conv(record["tenantId"], record["id"]), orjson.dumps(record))
-                    self._write_indices(pipe, None, record)
+                    stored = {**record, "slot": next_slot[record["tenantId"]]}
+                    next_slot[record["tenantId"]] += 1
+                    pipe.set(self._conv(record["tenantId"], record["id"]), orjson.dumps(stored))
+                    self._write_indices(pipe, None, stored)
                 await pipe.execute()
         if taken:
             raise ConversationExists(taken[0])
@@ -190,11 +218,16 @@ class RedisConversationStore(ConversationStore):
     ) -> tuple[list[dict[str, Any]], int]:
         if sort_by not in m.SORT_FIELDS or sort_order not in ("asc", "desc") or page < 1 or page_size < 1:
             raise ValueError("bad sort or page")
-        keys = [self._idx(tenant_id, name) for name in _ORDERS]
-        keys += [self._idx(tenant_id, f"{name}:{value}") for name, value in filter_values(filters)]
-        args = script_args(filters, (page - 1) * page_size, page_size, sort_by, sort_order == "desc", self._now_ms())
-        ids, total = await self._list_page(keys, args)
+        ids, total = await self._page_ids(tenant_id, filters, (page - 1) * page_size, page_size, sort_by, sort_order == "desc")
         return await self._render_ids(tenant_id, ids), total
+
+    async def _page_ids(
+        self, tenant_id: str, filters: m.ConversationFilter, offset: int, size: int, sort_by: str, desc: bool
+    ) -> tuple[list[str], int]:
+        names = [f"{name}:{value}" for name, value in filter_values(filters)]
+        keys = [self._idx(tenant_id, name) for name in _ORDERS] + [self._bits(tenant_id, "tmp"), self._slot(tenant_id, "ids")]
+        keys += [self._idx(tenant_id, name) for name in names] + [self._bits(tenant_id, name) for name in names]
+        return await self._list_page(keys, script_args(filters, offset, size, sort_by, desc, self._now_ms()))
 
     async def _render_ids(self, tenant_id: str, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:
