@@ -50,6 +50,7 @@ class OutageReport:
     out_of_order: int = 0  # distinct finals a monitor received out of seq order
     echo_user_turns: int = 0  # final user turns the echo agent published
     pipeline_retries: int = 0
+    dtmf_during: str = ""  # what SendDtmfAsync answered while Redis was down
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -143,6 +144,11 @@ async def redis_outage(redis: PersistentRedis, hubs: list[HubProcess], *, conver
             return all(s == 503 for s in await statuses("/readyz"))
 
         report.not_ready_after = await _until(not_ready, outage + 5)
+        try:
+            await callers[0].send_dtmf("1")
+            report.dtmf_during = "accepted"
+        except HubError as exc:
+            report.dtmf_during = str(exc)
         while time.monotonic() - killed < outage:
             report.healthz_during.update(await statuses("/healthz"))
             await asyncio.sleep(0.2)

@@ -37,4 +37,5 @@ def test_hub_survives_a_redis_outage_and_monitors_lose_no_final_turn() -> None:
     assert report.history_finals >= report.acked
     assert report.lost == 0
     assert report.store_lost == 0, "final turns in history are missing from the REST transcript"
-    assert "Traceback" not in log or "BrokerUnavailable" in log
+    assert "broker unavailable" in report.dtmf_during  # a documented Completion error, not a server failure
+    assert "Traceback" not in log, log[log.find("Traceback") - 300:][:3000]

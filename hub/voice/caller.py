@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hub.audio.pcm import AudioInvalid, as_int16, payload_from_argument, to_bytes
 from hub.audio.resample import Resampler
 from hub.audio.timeline import PlayoutClock
+from hub.broker.base import BrokerUnavailable
 from hub.recording.recorder import Recorder, recording_path
 from hub.signalr.hub import HubError
 from hub.signalr.ids import new_id
@@ -252,10 +253,13 @@ class CallerSession:
             return
         self._dtmf_bucket = (start, used + 1)
         broker = self.services.broker
-        await broker.publish_event(self.conversation_id, {
-            "type": "dtmf", "conversationId": self.conversation_id, "digit": digit, "timestamp": now_iso()})
-        await broker.publish_control(self.conversation_id, {"type": "dtmf", "conversationId": self.conversation_id,
-                                                            "digit": digit})
+        try:
+            await broker.publish_event(self.conversation_id, {
+                "type": "dtmf", "conversationId": self.conversation_id, "digit": digit, "timestamp": now_iso()})
+            await broker.publish_control(self.conversation_id, {"type": "dtmf", "conversationId": self.conversation_id,
+                                                                "digit": digit})
+        except BrokerUnavailable as exc:  # a Redis outage: a documented error, not a server failure
+            raise HubError(f"The digit could not be delivered (broker unavailable: {exc}).") from None
 
     def error(self, code: str, message: str) -> None:
         if self.connection is not None:
