@@ -28,6 +28,7 @@ from hub.broker.base import (
     audio_frames_since,
 )
 from hub.broker.local import LocalListeners, LocalSubscription
+from hub.broker.sessions import MemorySessionRegistry
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class MemoryBroker:
         self._leases: dict[str, tuple[str, float]] = {}
         self.local = LocalListeners(self.keys, self)
         self.subscribed: set[str] = set()
+        self.sessions = MemorySessionRegistry()  # caller sessions (hub/broker/sessions.py)
 
     # --- health ----------------------------------------------------------------------------------------
     @property

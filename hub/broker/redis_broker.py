@@ -38,6 +38,7 @@ from hub.broker.base import (
 )
 from hub.broker.local import LocalSubscription
 from hub.broker.redis_pubsub import PubSubReader
+from hub.broker.redis_sessions import RedisSessionRegistry
 
 log = logging.getLogger("hub.broker")
 T = TypeVar("T")
@@ -80,6 +81,7 @@ class RedisBroker:
         self.local = self.reader.local
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
+        self.sessions = RedisSessionRegistry(self)  # caller sessions across nodes (hub/broker/redis_sessions.py)
 
     # --- health ----------------------------------------------------------------------------------------
     @property
