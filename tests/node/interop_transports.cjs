@@ -3,7 +3,7 @@
 // BASE=http://127.0.0.1:PORT node tests/node/interop_transports.cjs ; prints "N passed, N failed".
 const {
   signalR, assert, BASE, T, TRANSPORTS, PROTOCOLS, check, builder, started, closedPromise, collect, next, RecordingHttpClient,
-  settled, finish,
+  settled, fetchRetry, finish,
 } = require("./lib.cjs");
 const { Subject } = require("rxjs");
 
@@ -127,7 +127,7 @@ async function combo(tn, t, makeProtocol) {
 
   await check(`${label}: client results (/clientresult/{id} and from a hub method)`, async () => {
     const c = await at();
-    const result = async () => (await fetch(`${BASE}/clientresult/${encodeURIComponent(c.connectionId)}`)).text();
+    const result = async () => (await fetchRetry(`${BASE}/clientresult/${encodeURIComponent(c.connectionId)}`)).text();
     assert.equal(await result(), "Client didn't provide a result.");  // no handler
     c.on("Result", () => 42);
     assert.equal(await result(), "42");
@@ -152,7 +152,7 @@ async function combo(tn, t, makeProtocol) {
   await check(`${label}: groups, others, all`, async () => {
     const [a, b, outsider] = [await at(), await at(), await at()];
     const got = { a: [], b: [], outsider: [] };
-    const group = `g-${label}-${Date.now()}`, fromA = `from-a ${group}`;
+    const group = `g-${label}-${Date.now()}-${Math.random()}`, fromA = `from-a ${group}`;
     for (const [k, c] of Object.entries({ a, b, outsider })) {
       c.on("GroupMessage", (g, m) => got[k].push(`${g}:${m}`));
       c.on("Message", (m) => { if (m === fromA) got[k].push(m); });  // SendToOthers reaches the whole hub

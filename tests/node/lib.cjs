@@ -85,6 +85,13 @@ async function settled(http) {
   await until(() => http.inflight === 0, "the client's pending POSTs");
 }
 
+// fetch() for plain GETs, retried once on a network error: a keep-alive connection the server closed as idle
+// just when it was reused fails with "fetch failed" (an HTTP client must retry an idempotent request then).
+async function fetchRetry(url, options) {
+  try { return await fetch(url, options); }
+  catch (e) { if (e?.message !== "fetch failed") throw e; return fetch(url, options); }
+}
+
 async function finish() {
   for (const c of open) { try { await c.stop(); } catch { /* already failing */ } }
   console.log(`${passed} passed, ${failed} failed`);
@@ -93,5 +100,5 @@ async function finish() {
 
 module.exports = {
   signalR, MessagePackHubProtocol, assert, BASE, T, TRANSPORTS, PROTOCOLS, check, builder, track, started, closedPromise,
-  collect, next, until, sleep, RecordingHttpClient, settled, finish,
+  collect, next, until, sleep, RecordingHttpClient, settled, fetchRetry, finish,
 };
