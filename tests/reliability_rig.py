@@ -26,6 +26,8 @@ from tests.support.timing import eventually_sync, scaled
 SECRET = "reliability-rig-secret-0123456789abcdef0123"
 BOOTSTRAP_KEY = "vsnp_live_" + "Rel1abil1tyRigKey" * 2
 TENANT = "ten_default"
+FUZZ_SCALE = int(os.environ.get("VOICEHUB_FUZZ_SCALE", "1"))
+"""Multiplies the number of generated cases of the fuzz tests (scripts/soak_fuzz.py raises it for long runs)."""
 
 
 class PersistentRedis(RedisServer):

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.reliability_rig import HubProcess, token
+from tests.reliability_rig import FUZZ_SCALE, HubProcess, token
 
 RS = b"\x1e"
 
 
 def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+    return settings(max_examples=examples * FUZZ_SCALE, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 QUERY_KEYS = ["negotiateVersion", "NEGOTIATEVERSION", "useStatefulReconnect", "agentId", "access_token", "id",
               "sessionId", "metadata"]

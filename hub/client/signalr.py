@@ -181,6 +181,8 @@ class HubClient:
             return await asyncio.wait_for(future, seconds)
         finally:
             self._pending.pop(invocation_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # failed by a close while sending: the HubError raised here says it
 
     async def send(self, target: str, *arguments: Any) -> None:
         """Invoke without waiting for a result (no invocation id)."""
