@@ -76,7 +76,8 @@ class OutboundQueue:
         self._entries: deque[Entry] = deque()
         self._droppable: dict[Hashable, deque[Entry]] = {}
         self._dropped_waiting = 0  # dropped entries still in _entries (skipped by take, compacted when many)
-        self._ready = asyncio.Event()
+        self._signaled = False  # an asyncio.Event without its per-instance deque: waiters are made on demand
+        self._waiters: list[asyncio.Future[None]] | None = None
         self.notify: Callable[[], None] | None = None
         """Called by `put` instead of waking the writer task, while a transport writes synchronously."""
         self.fast: list[Payload] | None = None
@@ -116,7 +117,7 @@ class OutboundQueue:
         if notify is not None:
             notify()
         else:
-            self._ready.set()
+            self.wake()
         return True
 
     def _drop_oldest(self, key: Hashable, waiting: deque[Entry]) -> None:
@@ -134,12 +135,26 @@ class OutboundQueue:
 
     def wake(self) -> None:
         """Wake whoever waits in `wait_signal` (new frames, an ack, a close)."""
-        self._ready.set()
+        self._signaled = True
+        waiters, self._waiters = self._waiters, None
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def wait_signal(self) -> None:
         """Until `put` or `wake` is called (returns at once if that happened since the last call)."""
-        await self._ready.wait()
-        self._ready.clear()
+        if not self._signaled:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if self._waiters is not None and waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._signaled = False
 
     def take(self, max_bytes: int = MAX_BATCH_BYTES, *, trackable_allowed: bool = True) -> list[Entry]:
         """Frames for one transport write (at least one if any waits, then up to `max_bytes`)."""

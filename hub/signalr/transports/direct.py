@@ -78,6 +78,15 @@ def _sansio_protocol(send: Any) -> Any:
     return None
 
 
+def release_handshake(ws: WebSocket) -> None:
+    """Once accepted, uvicorn no longer needs the handshake request and response it keeps (~5 KB per idle
+    connection, headers included; the ASGI scope keeps its own copy of the request headers)."""
+    protocol = _sansio_protocol(getattr(ws, "_send", None))
+    if protocol is not None and protocol.handshake_complete and hasattr(protocol, "request"):
+        protocol.request = None
+        protocol.response = None
+
+
 class Flusher:
     """Once per loop iteration: write every marked connection's queue (one per running loop)."""
 

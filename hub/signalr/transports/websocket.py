@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hub.signalr.context import HubConnectionContext, State
 from hub.signalr.inbound import attach_parser, receive
-from hub.signalr.transports.direct import DirectWriter
+from hub.signalr.transports.direct import DirectWriter, release_handshake
 from protocol.negotiate import Transport
 
 log = logging.getLogger("hub.signalr")
@@ -44,18 +45,19 @@ async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: D
 
 async def take_over(connection: HubConnectionContext, seconds: float = 5.0) -> bool:
     """A stateful client reconnected before we noticed its old socket died: retire the old one first."""
-    pair: tuple[asyncio.Event, asyncio.Event] | None = connection.items.get("_ws_takeover")
+    pair: tuple[Callable[[str], None], asyncio.Future[None]] | None = connection.items.get("_ws_takeover")
     if pair is None:
         return False
-    takeover, detached = pair
-    takeover.set()
+    finish, detached = pair
+    finish("takeover")
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(detached.wait(), seconds)
+        await asyncio.wait_for(asyncio.shield(detached), seconds)
     return connection.inactive_since is not None and connection.state is State.OPEN
 
 
 async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resume: bool) -> None:
     await ws.accept()
+    release_handshake(ws)
     if resume:
         connection.inactive_since = None
         connection.resume()
@@ -66,15 +68,23 @@ async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resu
         connection.state = State.CONNECTED
         connection.created_at = time.monotonic()
         attach_parser(connection, Transport.WEB_SOCKETS)
-    takeover = asyncio.Event()
-    detached = asyncio.Event()
-    connection.items["_ws_takeover"] = (takeover, detached)
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future[str] = loop.create_future()  # one future, not a task per thing to wait for (memory)
+    detached: asyncio.Future[None] = loop.create_future()
+
+    def finish(why: str) -> None:
+        if not stop.done():
+            stop.set_result(why)
+
+    connection.items["_ws_takeover"] = (finish, detached)
     direct = DirectWriter.attach(ws, connection)
-    writer = asyncio.get_running_loop().create_task(_write_loop(ws, connection, direct))
-    reader = asyncio.get_running_loop().create_task(_read_loop(ws, connection))
-    gone = asyncio.get_running_loop().create_task(connection.transport_gone.wait())
-    taken = asyncio.get_running_loop().create_task(takeover.wait())
-    done, _ = await asyncio.wait({writer, reader, gone, taken}, return_when=asyncio.FIRST_COMPLETED)
+    writer = loop.create_task(_write_loop(ws, connection, direct))
+    reader = loop.create_task(_read_loop(ws, connection))
+    gone = loop.create_task(connection.transport_gone.wait())
+    for task in (writer, reader, gone):
+        task.add_done_callback(lambda _task: finish("task"))
+    await stop
+    done = {task for task in (writer, reader, gone) if task.done()}
     # Graceful: the server finished (Close flushed, or disposed), or the client sent a close frame.
     # Anything else (a send failed, the TCP connection died: 1006) is a drop a stateful client may repair.
     graceful = gone in done or (writer in done and not writer.cancelled() and writer.exception() is None)
@@ -86,7 +96,7 @@ async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resu
               reader.result() if reader in done and not reader.cancelled() and reader.exception() is None else "-")
     if direct is not None:
         direct.detach()
-    for task in (writer, reader, gone, taken):
+    for task in (writer, reader, gone):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
@@ -97,9 +107,9 @@ async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resu
         log.info("connection %s: socket dropped, waiting %.0f s for a stateful reconnect",
                  connection.connection_id, connection.options.disconnect_timeout)
         connection.inactive_since = time.monotonic()
-        detached.set()
+        _set(detached)
         return
-    detached.set()
+    _set(detached)
     connection.manager.dispose(connection, None)
 
 
@@ -120,3 +130,8 @@ async def _read_loop(ws: WebSocket, connection: HubConnectionContext) -> int | N
                 return None
     except WebSocketDisconnect as exc:
         return exc.code
+
+
+def _set(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
