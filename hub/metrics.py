@@ -55,6 +55,9 @@ def render_metrics(runtime: Any) -> str:
         lines.append(_line("voicehub_subscriptions", len(feed.watches), {"conversation": conversation_id}))
     family("voicehub_caller_sessions", "gauge", "Caller sessions owned by this node.")
     lines.append(_line("voicehub_caller_sessions", len(services.sessions)))
+    family("voicehub_fanout_latency_seconds", "histogram",
+           "Seconds from an event's publication until this node queued it for every subscriber.")
+    lines.extend(services.feeds.fanout_latency.render("voicehub_fanout_latency_seconds"))
     family("voicehub_broker_ready", "gauge", "1 when the broker is reachable and its listener is not deaf.")
     lines.append(_line("voicehub_broker_ready", 1 if getattr(runtime.broker, "ready", True) else 0))
     lag = getattr(runtime.broker, "lag_seconds", None)

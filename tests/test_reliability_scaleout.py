@@ -8,6 +8,7 @@ a request that lands on another node is refused clearly with 404 "No Connection 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -61,6 +62,12 @@ def test_three_nodes_deliver_every_final_turn_once_in_order(redis_url: str) -> N
             for caller in callers:
                 assert [t["seq"] for t in caller.final_turns()] == truth[caller.conversation_id]
             assert all(m.gaps == [] and m.errors == [] for m in monitors)
+            async with httpx.AsyncClient(timeout=5) as http:
+                for node in nodes:  # every node measured its fan-out (contract section 6)
+                    text = (await http.get(node.base + "/metrics")).text
+                    count = re.search(r"^voicehub_fanout_latency_seconds_count (\d+)$", text, re.MULTILINE)
+                    assert count and int(count.group(1)) >= 15 * len(ids), node.base
+                    assert 'voicehub_fanout_latency_seconds_bucket{le="+Inf"}' in text
             for caller in callers:
                 await caller.end("user_ended")
         finally:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hub.latency import LatencyHistogram
 from hub.signalr.outbound import OutgoingMessage
 from hub.voice.payloads import audio_frame, monitor_event, now_iso
 from hub.voice.presence import PRESENCE_TRACK
@@ -83,6 +84,7 @@ class ConversationFeed:
         is_final = bool(event.get("isFinal", True))
         for watch in list(self.watches.values()):
             watch.offer(seq, kind, is_final, message)
+        self.registry.fanout_latency.observe_event(event)
         if kind == "ended":
             for watch in list(self.watches.values()):
                 if watch.on_ended is not None:
@@ -196,6 +198,7 @@ class FeedRegistry:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.feeds: dict[str, ConversationFeed] = {}
+        self.fanout_latency = LatencyHistogram()  # publish -> queued for every subscriber here (/metrics)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_conversation_ended: list[Callable[[str], None]] = []
         self.on_presence: Callable[[str, dict[str, Any]], None] | None = None  # presence frames of other nodes
