@@ -14,21 +14,37 @@ export class Player {
     this.lastFrame = null;
     this.frames = 0;
     this.missingFrames = 0;
+    this.queue = Promise.resolve();
   }
 
   get active() {
     return this.node !== null;
   }
 
-  async start(sampleRate) {
-    await this.stop();
+  /** start/stop run one at a time, in call order: a switch never leaves a second context playing. */
+  serial(fn) {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  start(sampleRate) {
+    return this.serial(() => this.startNow(sampleRate));
+  }
+
+  stop() {
+    return this.serial(() => this.stopNow());
+  }
+
+  async startNow(sampleRate) {
+    await this.stopNow();
     const context = new AudioContext({ sampleRate, latencyHint: "interactive" });
     await context.audioWorklet.addModule(new URL("./worklets/playback.js", import.meta.url));
     const node = new AudioWorkletNode(context, "voicehub-playback", {
       numberOfInputs: 0, outputChannelCount: [1],
       processorOptions: { targetMs: JITTER_TARGET_MS, maxMs: MAX_BUFFER_MS },
     });
-    node.port.onmessage = (event) => this.report(event.data);
+    node.port.onmessage = (event) => { if (this.node === node) this.report(event.data); }; // late reports of a stopped node are ignored
     node.connect(context.destination);
     await context.resume();
     this.context = context;
@@ -60,7 +76,7 @@ export class Player {
     this.node.port.postMessage({ type: "pcm", samples }, [samples.buffer]);
   }
 
-  async stop() {
+  async stopNow() {
     const { node, context } = this;
     this.node = null;
     this.context = null;

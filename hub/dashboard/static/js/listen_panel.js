@@ -12,7 +12,7 @@ export class ListenPanel {
     this.mode = "mixed";
     this.rate = 48000;
     this.player = new Player((stats) => this.health(stats));
-    this.busy = false;
+    this.queue = Promise.resolve();
     const allowed = app.auth.has("monitor:listen");
     this.modeButtons = MODES.map(([value, label]) => h("button.seg", {
       type: "button", dataset: { mode: value }, "aria-pressed": value === this.mode ? "true" : "false",
@@ -40,18 +40,18 @@ export class ListenPanel {
     return this.player.active;
   }
 
-  async toggle() {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      if (this.player.active) await this.stop();
-      else await this.start();
-    } catch (error) {
+  /** Panel actions (start, stop, switches) run one after another in the order they were asked. */
+  serial(fn) {
+    const next = this.queue.then(fn);
+    this.queue = next.catch((error) => {
       toast(`Listen-in failed: ${error.message || error}`, "error");
-      await this.stop();
-    } finally {
-      this.busy = false;
-    }
+      return this.stop().catch(() => {});
+    });
+    return this.queue;
+  }
+
+  toggle() {
+    return this.serial(() => (this.player.active ? this.stop() : this.start()));
   }
 
   async start() {
@@ -73,21 +73,15 @@ export class ListenPanel {
     this.out.style.transform = "scaleX(0)";
   }
 
-  async setMode(mode) {
+  setMode(mode) {
     this.mode = mode;
     for (const b of this.modeButtons) b.setAttribute("aria-pressed", b.dataset.mode === mode ? "true" : "false");
-    if (this.player.active) {
-      await this.player.start(this.rate);
-      await this.monitor.listen(this.id, mode, this.rate).catch((e) => toast(e.message, "error"));
-    }
+    return this.serial(() => (this.player.active ? this.start() : null));
   }
 
-  async setRate(rate) {
+  setRate(rate) {
     this.rate = rate;
-    if (this.player.active) {
-      await this.player.start(rate);
-      await this.monitor.listen(this.id, this.mode, rate).catch((e) => toast(e.message, "error"));
-    }
+    return this.serial(() => (this.player.active ? this.start() : null));
   }
 
   health(stats) {
@@ -102,13 +96,13 @@ export class ListenPanel {
   }
 
   disable(reason) {
-    if (this.player.active) this.stop().catch(() => {});
+    this.serial(() => (this.player.active ? this.stop() : null));
     this.button.disabled = true;
     this.state.textContent = reason;
   }
 
   dispose() {
     this.off();
-    if (this.player.active) this.stop().catch(() => {});
+    this.serial(() => (this.player.active ? this.stop() : null));
   }
 }
