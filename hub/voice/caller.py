@@ -23,6 +23,7 @@ from hub.recording.recorder import Recorder, recording_path
 from hub.signalr.hub import HubError
 from hub.signalr.ids import new_id
 from hub.voice.payloads import now_iso, transcription
+from hub.voice.sessions import TAKEOVER
 from protocol.json_codec import iso_z
 
 if TYPE_CHECKING:
@@ -46,21 +47,27 @@ AFTER_END_SECONDS = 30.0
 
 
 class CallerSession:
-    def __init__(self, services: VoiceServices, principal: Principal, conversation: dict[str, Any]) -> None:
+    def __init__(self, services: VoiceServices, principal: Principal, conversation: dict[str, Any], *,
+                 session_id: str | None = None) -> None:
         self.services = services
         self.principal = principal
         self.tenant_id = principal.tenant_id
         self.conversation = conversation
         self.conversation_id: str = conversation["id"]
         self.agent_id: str = conversation["agentId"]
-        self.session_id = "sess_" + new_id()
+        self.session_id = session_id or "sess_" + new_id()
         self.connection: HubConnectionContext | None = None
         self.started = time.monotonic()
         self.samples_in = 0  # caller samples received (timeline of the caller track)
         self.frames_in = 0
         self.resume_before: float | None = None
+        self.resume_before_ms = 0  # the same deadline in epoch ms (shared with other nodes through the registry)
         self.ended = False
-        self.pending_audio: deque[bytes] = deque(maxlen=services.settings.queued_agent_audio_frames)
+        self.released = False  # dropped here without ending: resumed on another node, or handed off at drain
+        self.registered = False  # in the session registry (hub/voice/sessions.py)
+        self.agent_ms = -1  # timestampMs of the last agent frame handed to the caller's connection
+        self.pending_audio: deque[tuple[int, bytes]] = deque(maxlen=services.settings.queued_agent_audio_frames)
+        self._held: list[dict[str, Any]] | None = None  # live frames held while a resumed session catches up
         self._expiry: asyncio.TimerHandle | None = None
         self._linger: asyncio.TimerHandle | None = None
         self._bucket = (time.monotonic(), 0)
@@ -86,6 +93,7 @@ class CallerSession:
             metadata={k: v for k, v in metadata.items() if k not in ("channel", "direction")} or None)
         session = cls(services, principal, conversation)
         services.sessions[session.session_id] = session
+        await services.keeper.register(session)
         await session.feed.ready()
         await services.broker.publish_event(session.conversation_id, {
             "type": "started", "conversationId": session.conversation_id, "tenantId": session.tenant_id,
@@ -102,39 +110,107 @@ class CallerSession:
             "sessionId": self.session_id, "conversationId": self.conversation_id, "agentId": self.agent_id,
             "resumed": resumed, "inputFormat": INPUT_FORMAT, "outputFormat": OUTPUT_FORMAT}))
         while self.pending_audio:
-            connection.send_message(_event("AudioReceived", self.pending_audio.popleft()))
+            stamp, pcm = self.pending_audio.popleft()
+            connection.send_message(_event("AudioReceived", pcm))
+            self.agent_ms = max(self.agent_ms, stamp)
 
-    def detach(self) -> None:
-        """The caller's connection ended: keep the session until resume_before, or end it now."""
+    def detach(self, *, draining: bool = False) -> None:
+        """The caller's connection ended: keep the session until resume_before, or end it now. A draining node with
+        a shared registry hands the session off instead: the caller resumes it on another node."""
         self.connection = None
-        if self.ended:
+        if self.ended or self.released:
+            return
+        keeper = self.services.keeper
+        if draining and keeper.shared:
+            keeper.hand_off(self)
             return
         now = time.monotonic()
         if self.resume_before is not None and self.resume_before > now:
             loop = asyncio.get_running_loop()
             self._expiry = loop.call_later(self.resume_before - now, self._expired)
+            keeper.update(self)  # what the caller got, for a node that resumes it
             return
-        self.services.spawn(self.end("abandoned", "disconnected"))
+        self.services.spawn(self.end("abandoned", "disconnected", abandon=True))
 
     def _expired(self) -> None:
         self._expiry = None
         if self.connection is None and not self.ended:
-            self.services.spawn(self.end("abandoned", "resume_expired"))
+            self.services.spawn(self.end("abandoned", "resume_expired", abandon=True))
 
     def request_reconnection(self) -> dict[str, Any]:
         window = self.services.settings.resume_window
         self.resume_before = time.monotonic() + window
-        return {"sessionId": self.session_id,
-                "resumeBefore": iso_z((datetime.now(UTC) + timedelta(seconds=window)).replace(microsecond=0))}
+        deadline = (datetime.now(UTC) + timedelta(seconds=window)).replace(microsecond=0)
+        self.resume_before_ms = int(deadline.timestamp() * 1000)
+        self.services.keeper.update(self, resume_before_ms=self.resume_before_ms)
+        return {"sessionId": self.session_id, "resumeBefore": iso_z(deadline)}
 
-    async def end(self, status: str, reason: str, *, close: bool = True) -> None:
+    def drop(self, error: str | None) -> None:
+        """Forget the session on this node without ending the conversation (another node owns it now, or may resume
+        it). Its recording part is discarded: the new owner records the rest (docs/voicehub.md)."""
+        if self.ended or self.released:
+            return
+        self.released = True
+        services = self.services
+        if services.sessions.get(self.session_id) is self:
+            del services.sessions[self.session_id]
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.abort()
+        connection, self.connection = self.connection, None
+        if connection is not None and error is not None:
+            connection.close(f"Connection closed with an error. HubException: {error}")
+        self.release_feed()
+
+    async def control_ready(self) -> None:
+        wait = getattr(self._control, "ready", None)
+        if wait is not None:
+            await wait()
+
+    def hold_audio(self) -> None:
+        """A resumed session: hold live frames until recover_audio has read the audiolog."""
+        self._held = []
+
+    def recover_audio(self, frames: list[dict[str, Any]], agent_ms: int) -> None:
+        """A resumed session: continue the caller timeline where the audiolog's last caller frame ends, record what
+        the audiolog holds (its last 60 s), and queue the agent frames after the last one the caller got."""
+        held, self._held = self._held or [], None
+        self.agent_ms = agent_ms
+        seen: set[tuple[Any, Any, Any]] = set()
+        tracks: dict[str, list[tuple[int, bytes, int]]] = {"caller": [], "agent": []}
+        for frame in [*frames, *held]:
+            track, data, stamp = frame.get("track"), frame.get("data"), frame.get("timestampMs")
+            key = (track, frame.get("frame"), stamp)
+            if track not in tracks or not isinstance(data, bytes) or not isinstance(stamp, int) or key in seen:
+                continue
+            seen.add(key)
+            tracks[str(track)].append((stamp, data, int(frame.get("frame") or 0)))
+        for stamp, data, number in sorted(tracks["caller"], key=lambda f: f[0]):
+            self._record("caller", data, stamp)
+            self.samples_in = max(self.samples_in, stamp * 16 + len(data) // 2)
+            self.frames_in = max(self.frames_in, number + max(1, len(data) // CALLER_FRAME_BYTES))
+        for stamp, data, _ in sorted(tracks["agent"], key=lambda f: f[0]):
+            self._record("agent", data, stamp)
+            if stamp > agent_ms:
+                self.pending_audio.append((stamp, data))
+
+    async def end(self, status: str, reason: str, *, close: bool = True, abandon: bool = False) -> None:
         """End the conversation. `close=False` leaves closing the caller's connection to the caller of this
-        method (EndSessionAsync closes it right after its Completion went out)."""
-        if self.ended:
+        method (EndSessionAsync closes it right after its Completion went out). `abandon`: only if this node still
+        owns the session (the caller may have resumed it on another node)."""
+        if self.ended or self.released:
             return
         self.ended = True
         services = self.services
-        services.sessions.pop(self.session_id, None)
+        if abandon and not await services.keeper.may_abandon(self):
+            self.ended = False  # resumed on another node meanwhile: not ours to end
+            self.drop("session resumed elsewhere")
+            return
+        if services.sessions.get(self.session_id) is self:
+            del services.sessions[self.session_id]
         services.ended_sessions.add(self)
         ended = await services.store.end_conversation(self.tenant_id, self.conversation_id, status=status, reason=reason)
         duration = (ended or {}).get("durationSeconds", round(time.monotonic() - self.started))
@@ -147,6 +223,7 @@ class CallerSession:
         except Exception:
             log.exception("conversation %s: publishing its end failed", self.conversation_id)
         self._finish_recording()
+        await services.keeper.finished(self)
         connection = self.connection
         if connection is not None:
             connection.send_message(_event("SessionEnded", {
@@ -205,8 +282,11 @@ class CallerSession:
                                                 duration_seconds=result.duration_seconds)
 
     async def shutdown(self) -> None:
-        """Node shutdown: the session cannot outlive the process."""
-        await self.end("abandoned", "server_shutdown")
+        """Node shutdown: with a shared registry another node may resume the session; otherwise it ends here."""
+        if self.services.keeper.shared:
+            self.services.keeper.hand_off(self)
+        else:
+            await self.end("abandoned", "server_shutdown")
 
     # --- caller -> hub ---------------------------------------------------------------------------------
     def _rate_ok(self, size: int) -> bool:
@@ -337,6 +417,9 @@ class CallerSession:
                 "conversation": conversation, "timestamp": now_iso()}, lifecycle=True)
 
     def on_feed_audio(self, frame: dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append(frame)
+            return
         if frame.get("track") != "agent" or self.barged:
             return
         data = frame.get("data")
@@ -346,13 +429,14 @@ class CallerSession:
             if not isinstance(stamp, int):
                 stamp = self._agent_clock.stamp(int((time.monotonic() - self.started) * 1000), len(pcm) // 2)
             self._record("agent", pcm, stamp)
-            self._play(pcm)
+            self._play(pcm, stamp)
 
-    def _play(self, pcm24k: bytes) -> None:
+    def _play(self, pcm24k: bytes, stamp: int = -1) -> None:
         if self.connection is not None:
             self.connection.send_message(_event("AudioReceived", pcm24k), drop_key=(self.conversation_id, "playout"))
+            self.agent_ms = max(self.agent_ms, stamp)
         else:
-            self.pending_audio.append(pcm24k)
+            self.pending_audio.append((stamp, pcm24k))
 
     def _on_control(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -366,6 +450,10 @@ class CallerSession:
         elif kind == "end":
             reason = str(message.get("reason") or "supervisor_ended")[:100]
             self.services.spawn(self.end("completed", reason))
+        elif kind == TAKEOVER and message.get("sessionId") == self.session_id \
+                and message.get("node") != self.services.keeper.node_id:
+            log.info("session %s resumed on %s; dropping it here", self.session_id, message.get("node"))
+            self.drop("session resumed elsewhere")
 
 
 def _event(target: str, payload: Any) -> Any:

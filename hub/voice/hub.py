@@ -72,21 +72,25 @@ class VoiceHub(Hub):
             raise HubError("agentId must be an agent id (agt_...).")
         session_id = query.get("sessionid")
         if session_id:
+            self.services.keeper.start()
             session = self.services.sessions.get(session_id)
-            if session is None or session.tenant_id != self.principal.tenant_id or session.ended:
+            if session is None:  # held by another node, or by none since a drain: take it over
+                session = await self.services.keeper.resume(self.principal, session_id)
+            elif session.tenant_id != self.principal.tenant_id or session.ended:
                 raise HubError(f"Session '{session_id}' is unknown or has expired.")
-            if session.connection is not None:
+            elif session.connection is not None:
                 session.connection.close("Connection closed with an error. HubException: session resumed elsewhere")
             self.caller = session
             session.attach(self.context, resumed=True)
             return
+        self.services.keeper.start()  # normally started with the app; a no-op then
         metadata = _metadata(query.get("metadata"))
         self.caller = await CallerSession.start(self.services, self.principal, agent_id, metadata)
         self.caller.attach(self.context, resumed=False)
 
     async def on_disconnected(self, error: BaseException | None) -> None:
         if self.caller is not None and self.caller.connection is self.context:
-            self.caller.detach()
+            self.caller.detach(draining=self.context.manager.draining)
         if self.monitor is not None:
             self.monitor.close()
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hub.signalr.outbound import OutgoingMessage
 from hub.voice.feed import FeedRegistry
 from hub.voice.presence import Presence
+from hub.voice.sessions import SessionKeeper
 from protocol import InvocationMessage
 
 if TYPE_CHECKING:
@@ -24,9 +26,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.voice")
 
 
+def _env_seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
 @dataclass
 class VoiceSettings:
-    resume_window: float = 30.0  # RequestReconnectionAsync: how long a session survives a disconnect
+    # RequestReconnectionAsync (and a drain): how long a session survives a disconnect (VOICEHUB_RESUME_WINDOW)
+    resume_window: float = field(default_factory=lambda: _env_seconds("VOICEHUB_RESUME_WINDOW", 30.0))
+    # ownership lease of a caller session, renewed every third of it (VOICEHUB_SESSION_LEASE); a session whose
+    # owner stopped renewing is ended by a sweep one more lease later unless resumed (docs/voicehub.md)
+    session_lease_seconds: float = field(default_factory=lambda: _env_seconds("VOICEHUB_SESSION_LEASE", 10.0))
+    session_sweep_seconds: float = 1.0  # how often each node looks for sessions to end
     max_audio_bytes_per_second: int = 96_000  # caller audio: 3x real time of PCM16 16 kHz, then rate_limited
     max_subscriptions: int = 200  # conversations one monitor connection may watch
     max_subscriptions_per_tenant: int = 5_000  # conversation watches of one tenant's monitors on this node
@@ -48,6 +59,7 @@ class VoiceServices:
         self.sessions: dict[str, CallerSession] = {}  # by session id
         self.ended_sessions: set[CallerSession] = set()  # still storing late cost/analysis events
         self.monitors: set[MonitorState] = set()
+        self.keeper = SessionKeeper(self)  # caller sessions across nodes
         self.presence = Presence(broker, getattr(broker, "node_id", None))
         self.presence.on_change = self.send_presence
         self.feeds.on_presence = self.presence.on_frame
@@ -56,6 +68,10 @@ class VoiceServices:
         self.barges: dict[str, tuple[str, str]] = {}  # conversation -> (connection id, user) held on this node
         self._lifecycle: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        """In the running loop, once the broker started: renewal of this node's session leases and the sweep."""
+        self.keeper.start()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -106,6 +122,7 @@ class VoiceServices:
                 log.exception("lifecycle event for a monitor failed")
 
     async def close(self) -> None:
+        await self.keeper.close()
         for session in list(self.sessions.values()):
             with contextlib.suppress(Exception):
                 await session.shutdown()
