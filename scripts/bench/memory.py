@@ -24,7 +24,7 @@ async def _connections(run: Any, name: str, protocol: str, ids: list[str], idle_
     for i in range(processes):
         config = {"kind": target.kind, "url": target.server.url, "protocol": protocol, "token": target.token,
                   "conversations": ids[i::processes], "idle_first": idle_first}
-        helpers.append(await Helper.start("bench.subscriber", config))
+        helpers.append(await Helper.start(target.subscriber, config))
     return helpers
 
 

@@ -28,6 +28,11 @@ class Target:
     redis_url: str
     store: Any = None
     token: str = ""
+    client: str = "python"  # hub only: "node" = the npm @microsoft/signalr client
+
+    @property
+    def subscriber(self) -> str:
+        return "node:node_subscriber.cjs" if self.client == "node" else "bench.subscriber"
 
     async def conversations(self, count: int) -> list[str]:
         if self.kind != "hub":
@@ -92,7 +97,8 @@ async def run_point(target: Target, conversations: int, subscribers: int, *, dur
             config = {"kind": target.kind, "url": target.server.url, "protocol": target.protocol,
                       "token": target.token, "conversations": share,
                       "stall": [ids[0]] * stall if index == 0 else []}
-            helpers.append(await Helper.start("bench.subscriber", config))
+            helpers.append(await Helper.start(target.subscriber if not (stall and index == 0) else "bench.subscriber",
+                                              config))
         ready_timeout = 30 + len(connections) * 0.1
         await asyncio.gather(*(h.expect("READY", ready_timeout) for h in helpers))
         publisher = await Helper.start("bench.publisher", {"kind": target.kind, "redis_url": target.redis_url,

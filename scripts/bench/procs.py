@@ -126,8 +126,18 @@ class Helper:
 
     @classmethod
     async def start(cls, module: str, config: dict[str, Any]) -> Helper:
+        """`python -m module`, or with module "node:<script>" that script under node (npm client)."""
+        env = child_env()
+        if module.startswith("node:"):
+            node = shutil.which("node")
+            if node is None:
+                raise RuntimeError("node is not installed (needed for --clients node)")
+            env["NODE_PATH"] = str(ROOT / "tests" / "node" / "node_modules")
+            argv = [node, str(SCRIPTS / "bench" / module[5:])]
+        else:
+            argv = [sys.executable, "-m", module]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", module, json.dumps(config), env=child_env(), cwd=ROOT,
+            *argv, json.dumps(config), env=env, cwd=ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             limit=64 * 1024 * 1024)
         return cls(proc)

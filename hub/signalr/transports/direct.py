@@ -213,8 +213,17 @@ class DirectWriter:
             queue.wake()  # over the high-water mark: the writer task waits for the drain; closing: it ends
 
 
+_last_text: tuple[str, bytes] = ("", b"")
+
+
 def _framed(payload: Payload) -> tuple[bytes, bytes]:
+    global _last_text
     if isinstance(payload, str):
-        data = payload.encode()
+        # Text frames need UTF-8 bytes: a fan-out writes the same str to connection after connection, so the
+        # last encoding is kept (by identity) and most recipients reuse it.
+        text, data = _last_text
+        if text is not payload:
+            data = payload.encode()
+            _last_text = (payload, data)
         return frame_header(TEXT, len(data)), data
     return frame_header(BINARY, len(payload)), payload
