@@ -56,6 +56,8 @@ QUERIES = {
     "sortBy=endedAt asc": "?sortBy=endedAt&sortOrder=asc",
     "phone+minDuration=600": "?channel=phone&minDuration=600",
     "agent+tags page 30": "?agentId=agt_7&tags=vip,sales&page=30",
+    "phone+June": "?channel=phone&dateFrom=2025-06-01&dateTo=2025-06-30",
+    "completed+phone+June": "?status=completed&channel=phone&dateFrom=2025-06-01&dateTo=2025-06-30",
 }
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 TENANT = "ten_bench"

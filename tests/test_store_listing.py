@@ -187,6 +187,10 @@ TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
     {"date_from": T0 + timedelta(hours=1), "date_to": T0 + timedelta(hours=1)},
     {"date_to": T0 + timedelta(days=2), "min_duration": 5, "channel": "phone"},
     {"outcome": "escalated"},
+    {"channel": "phone", "date_from": T0 + timedelta(hours=1), "date_to": T0 + timedelta(days=2)},
+    {"status": "completed", "tags": ("a",), "date_from": T0 + timedelta(hours=1)},
+    {"agent_id": "agt_0", "tags": ("b",), "channel": "webrtc"},
+    {"agent_id": "agt_1", "date_to": T0 + timedelta(days=1), "min_duration": 5},
 ]
 
 

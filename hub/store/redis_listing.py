@@ -1,14 +1,19 @@
 """One page of a tenant's conversations from the Redis store's indices, in one Lua script (one round trip).
 
-The script never builds a temporary key. It walks the sort index in the requested direction, in chunks,
-keeps what the filters accept (SMISMEMBER on the filter sets, ZMSCORE on the startedAt / duration / open
-indices) and stops as soon as the page is full; the total is known before the walk:
-  - no filter: the size of the walked range (ZCARD, or ZCOUNT of the date range when sorting by startedAt);
-  - one kind of filter: SCARD of a set or BITCOUNT of the AND of the filters' bitmaps (a few microseconds,
-    where SINTERCARD would look up every member of the smallest set), ZCOUNT of the date range, or ZCOUNT of
-    the duration index plus the open conversations lasting long enough;
-  - several kinds: the smallest of them is read (the set, the AND bitmap's slots, or a score range) and
-    checked against the others.
+It walks an index in the requested direction, in chunks, keeps what the filters accept (ZMSCORE on the
+filters' zsets and on the startedAt / duration / open indices) and stops as soon as the page is full. The
+index walked: for startedAt, the zset of the filter value with the fewest conversations in the date range
+(each value's zset is scored by startedAt), else startedAt's date range; for durationSeconds, the durations
+from minDuration up; else the whole sort index. The total is known before the walk, from a source that
+alone is the whole selection, counted in O(log n) or with bitmaps:
+  - no filter: ZCARD;
+  - one filter value, with or without a date range: ZCOUNT of that value's zset;
+  - several filter values without a date range: BITCOUNT of the AND of their bitmaps (BITOP AND into a
+    scratch key deleted before the script ends: word-wide, where SINTERCARD would look up every member);
+  - a date range alone: ZCOUNT of startedAt; minDuration alone: ZCOUNT of the durations plus the open
+    conversations lasting long enough;
+otherwise the smallest source is read (a value's zset in the date range, the AND bitmap's slots, or the
+durations from minDuration up) and checked against the other filters: O(that source).
 When few conversations match and the walk would be long (a deep page of a rare selection), those matches
 are sorted by the sort key instead of walking (the memory store's "pick").
 
@@ -28,7 +33,7 @@ from hub.store import models as m
 from hub.store.timefmt import to_ms
 
 # KEYS: 1 startedAt, 2 endedAt, 3 duration (ended, seconds), 4 open (-startedAtMs), 5 a scratch bitmap (deleted
-#       before the script ends), 6 hash slot -> id, then the n filter sets, then the same n filters as bitmaps
+#       before the script ends), 6 hash slot -> id, then the n filters' zsets (by startedAt), then their bitmaps
 # ARGV: 1 sort field, 2 '1' desc, 3 offset, 4 size, 5 dateFrom ms or '', 6 dateTo ms or '',
 #       7 minDuration seconds or '', 8 least ms lasting minDuration, 9 now ms, 10 open score floor for minDuration,
 #       11 -now (open conversations scored at or below it have lasted 0 s), 12 ids per step, 13 strategy
@@ -86,25 +91,32 @@ local function live_seconds(open_score)
   return d
 end
 
--- the ids of `ids` the filters accept, in order; `skip` names the filter kind already satisfied
-local function keep(ids, skip)
+-- whether the filters in `done` ({S = {[i] = true} or S_all, D, M}: what a source already guarantees) are all of them
+local function set_done(done, i) return done.S_all or (done.S ~= nil and done.S[i]) end
+local function covers(done)
+  for i = 1, n_sets do if not set_done(done, i) then return false end end
+  return (not has_date or done.D) and (not has_min or done.M)
+end
+
+-- the ids of `ids` the filters not in `done` accept, in order
+local function keep(ids, done)
   if #ids == 0 then return ids end
   local ok = {}
   for i = 1, #ids do ok[i] = true end
-  if skip ~= 'S' then
-    for _, key in ipairs(sets) do
-      local flags = redis.call('SMISMEMBER', key, unpack(ids))
-      for i = 1, #ids do if flags[i] == 0 then ok[i] = false end end
+  for k = 1, n_sets do
+    if not set_done(done, k) then
+      local found = redis.call('ZMSCORE', sets[k], unpack(ids))
+      for i = 1, #ids do if not found[i] then ok[i] = false end end
     end
   end
-  if has_date and skip ~= 'D' then
+  if has_date and not done.D then
     local starts = redis.call('ZMSCORE', START, unpack(ids))
     for i = 1, #ids do
       local s = starts[i] and tonumber(starts[i])
       if not s or s < from_n or s > to_n then ok[i] = false end
     end
   end
-  if has_min and skip ~= 'M' then
+  if has_min and not done.M then
     local durs = redis.call('ZMSCORE', DUR, unpack(ids))
     local live, at = {}, {}
     for i = 1, #ids do
@@ -130,12 +142,12 @@ local function keep(ids, skip)
   return out
 end
 
-local function keep_all(ids, skip)
+local function keep_all(ids, done)
   local out = {}
   for i = 1, #ids, CHUNK do
     local part = {}
     for j = i, math.min(#ids, i + CHUNK - 1) do part[#part + 1] = ids[j] end
-    for _, id in ipairs(keep(part, skip)) do out[#out + 1] = id end
+    for _, id in ipairs(keep(part, done)) do out[#out + 1] = id end
   end
   return out
 end
@@ -321,78 +333,88 @@ local function scratch_ids()
 end
 
 local function page_of()
-  -- the kinds of filter: S (sets; several are ANDed as bitmaps into the scratch key), D (startedAt range),
-  -- M (minDuration); how many conversations each lets through
   local n_all = redis.call('ZCARD', START)
-  local sizes = {}
-  if n_sets == 1 then
-    sizes.S = redis.call('SCARD', sets[1])
+  -- the date filter as a rank range of startedAt, and of each filter's zset (also by startedAt)
+  local function date_ranks(key, n)
+    if not has_date then return 0, n - 1 end
+    local lo = ARGV[5] ~= '' and count_below(key, from_s) or 0
+    return lo, redis.call('ZCOUNT', key, '-inf', to_s) - 1
+  end
+  local function rank_ids(key, lo, hi)
+    if hi < lo then return {} end
+    return redis.call('ZRANGE', key, lo, hi)
+  end
+  local d_lo, d_hi = date_ranks(START, n_all)
+  local s_lo, s_hi = {}, {}
+  local best = nil  -- the filter with the fewest conversations in the date range
+  for i = 1, n_sets do
+    s_lo[i], s_hi[i] = date_ranks(sets[i], redis.call('ZCARD', sets[i]))
+    if best == nil or s_hi[i] - s_lo[i] < s_hi[best] - s_lo[best] then best = i end
+  end
+
+  -- the sources a selection can be read from: {size, what it guarantees, how to read it}
+  local sources = {}
+  if n_sets == 1 or (n_sets > 1 and has_date) then
+    sources[#sources + 1] = {size = math.max(0, s_hi[best] - s_lo[best] + 1), done = {S = {[best] = true}, D = true},
+                             read = function() return rank_ids(sets[best], s_lo[best], s_hi[best]) end}
   elseif n_sets > 1 then
     redis.call('BITOP', 'AND', SCRATCH, unpack(bitmaps))
-    sizes.S = redis.call('BITCOUNT', SCRATCH)
+    sources[#sources + 1] = {size = redis.call('BITCOUNT', SCRATCH), done = {S_all = true}, read = scratch_ids}
+  elseif has_date then
+    sources[#sources + 1] = {size = math.max(0, d_hi - d_lo + 1), done = {D = true},
+                             read = function() return rank_ids(START, d_lo, d_hi) end}
   end
-  local d_lo, d_hi = 0, n_all - 1
-  if has_date then
-    d_lo = ARGV[5] ~= '' and count_below(START, from_s) or 0
-    d_hi = redis.call('ZCOUNT', START, '-inf', to_s) - 1
-    sizes.D = math.max(0, d_hi - d_lo + 1)
-  end
+  local m_size = 0
   if has_min then
     local open_count
     if least > 0 then open_count = redis.call('ZCOUNT', OPEN, open_floor, '+inf') else open_count = redis.call('ZCARD', OPEN) end
-    sizes.M = redis.call('ZCOUNT', DUR, min_s, '+inf') + open_count
+    m_size = redis.call('ZCOUNT', DUR, min_s, '+inf') + open_count
+    sources[#sources + 1] = {size = m_size, done = {M = true}, read = function()
+      local ids = redis.call('ZRANGE', DUR, min_s, '+inf', 'BYSCORE')
+      local open_ids
+      if least > 0 then
+        open_ids = redis.call('ZRANGE', OPEN, open_floor, '+inf', 'BYSCORE')
+      else
+        open_ids = redis.call('ZRANGE', OPEN, 0, -1)
+      end
+      for _, id in ipairs(open_ids) do ids[#ids + 1] = id end
+      return ids
+    end}
+  end
+  local smallest = nil
+  for _, source in ipairs(sources) do
+    if smallest == nil or source.size < smallest.size then smallest = source end
   end
 
-  -- the kind the walked range already applies, and the walk's length
-  local ranged = nil
-  local walk_len = n_all
-  if sort_by == 'startedAt' and has_date then ranged, walk_len = 'D', sizes.D end
-  if sort_by == 'durationSeconds' and has_min then ranged, walk_len = 'M', sizes.M end
-
-  local kinds, smallest = 0, nil
-  for kind, n in pairs(sizes) do
-    kinds = kinds + 1
-    if smallest == nil or n < sizes[smallest] or (n == sizes[smallest] and kind < smallest) then smallest = kind end
-  end
-
-  local function gather(kind)
-    if kind == 'S' then
-      if n_sets == 1 then return redis.call('SMEMBERS', sets[1]) end
-      return scratch_ids()
-    end
-    if kind == 'D' then
-      if d_hi < d_lo then return {} end
-      return redis.call('ZRANGE', START, d_lo, d_hi)
-    end
-    local ids = redis.call('ZRANGE', DUR, min_s, '+inf', 'BYSCORE')
-    local open_ids
-    if least > 0 then
-      open_ids = redis.call('ZRANGE', OPEN, open_floor, '+inf', 'BYSCORE')
-    else
-      open_ids = redis.call('ZRANGE', OPEN, 0, -1)
-    end
-    for _, id in ipairs(open_ids) do ids[#ids + 1] = id end
-    return ids
-  end
-
-  -- the total: counted above for one kind, else the smallest kind read and checked against the others
+  -- the total: a source's size when it alone is the whole selection, else the smallest source read and checked
   local total, matches
-  if kinds == 0 then
+  if smallest == nil then
     total = n_all
-  elseif kinds == 1 then
-    total = sizes[smallest]
+  elseif covers(smallest.done) then
+    total = smallest.size
   else
-    matches = keep_all(gather(smallest), smallest)
+    matches = keep_all(smallest.read(), smallest.done)
     total = #matches
   end
   if total == 0 or offset >= total then return {total} end
 
-  -- walk, or sort the matches when they are few and the walk would be long
+  -- what the page is read from: a filter's zset (startedAt order), startedAt in the date range, the durations
+  -- from minDuration up, or the whole sort index
+  local walk_len, walk_done = n_all, {}
+  if sort_by == 'startedAt' and n_sets > 0 then
+    walk_len, walk_done = s_hi[best] - s_lo[best] + 1, {S = {[best] = true}, D = true}
+  elseif sort_by == 'startedAt' then
+    walk_len, walk_done = d_hi - d_lo + 1, {D = true}
+  elseif sort_by == 'durationSeconds' and has_min then
+    walk_len, walk_done = m_size, {M = true}
+  end
+
+  -- walk it, or sort the matches when they are few and the walk would be long
   local walk_cost = math.min(walk_len, (offset + size) * walk_len / total)
-  local pick_cost = 3 * total + (matches and 0 or sizes[smallest] or math.huge)
+  local pick_cost = 3 * total + (matches and 0 or (smallest and smallest.size) or math.huge)
   local page = {total}
-  if kinds > 0 and (strategy == 'pick' or (strategy == 'auto' and walk_cost > pick_cost)) then
-    if not matches then matches = keep_all(gather(smallest), smallest) end
+  if smallest and (strategy == 'pick' or (strategy == 'auto' and walk_cost > pick_cost)) then
+    if not matches then matches = keep_all(smallest.read(), smallest.done) end
     local scores = sort_scores(matches)
     local order = {}
     for i = 1, #matches do order[i] = i end
@@ -401,12 +423,14 @@ local function page_of()
     return page
   end
 
-  local checked = not (kinds == 0 or (kinds == 1 and ranged ~= nil))
+  local checked = not covers(walk_done)
   local skip = checked and offset or 0  -- matches still to skip before the page
   local jump = checked and 0 or offset  -- ranks to skip (nothing is filtered out)
   local chunk = math.min(CHUNK, math.max(32, math.ceil((skip + size) * walk_len / total * 1.25)))
   local pull
-  if sort_by == 'startedAt' then
+  if sort_by == 'startedAt' and n_sets > 0 then
+    pull = ranks(sets[best], s_lo[best], s_hi[best], jump)
+  elseif sort_by == 'startedAt' then
     pull = ranks(START, d_lo, d_hi, jump)
   elseif sort_by == 'endedAt' then
     pull = ranks(ENDED, 0, redis.call('ZCARD', ENDED) - 1, jump)
@@ -416,7 +440,7 @@ local function page_of()
   while #page - 1 < size do
     local ids = pull(chunk)
     if #ids == 0 then break end
-    if checked then ids = keep(ids, ranged) end
+    if checked then ids = keep(ids, walk_done) end
     for _, id in ipairs(ids) do
       if skip > 0 then
         skip = skip - 1
@@ -431,7 +455,7 @@ local function page_of()
 end
 
 local page = page_of()
-if n_sets > 1 then redis.call('DEL', SCRATCH) end
+if n_sets > 1 and not has_date then redis.call('DEL', SCRATCH) end
 return page
 """
 

@@ -6,8 +6,9 @@ Keys (prefix `voicehub` by default), all under `<prefix>:store:`:
   t:{tenant}:idx:startedAt|endedAt    sorted sets by epoch ms (endedAt is +inf while in progress)
   t:{tenant}:idx:duration             sorted set of ended conversations by duration in seconds
   t:{tenant}:idx:open                 sorted set of conversations in progress by -startedAtMs (longest last)
-  t:{tenant}:idx:{field}:{value}      sets for agentId, channel, status, direction, outcome, tag
-  t:{tenant}:bits:{field}:{value}     the same sets as bitmaps over slots (counted with BITOP AND + BITCOUNT)
+  t:{tenant}:with:{field}:{value}     per value of agentId, channel, status, direction, outcome and per tag:
+                                      a sorted set of the conversations having it, by startedAt epoch ms
+  t:{tenant}:bits:{field}:{value}     the same selections as bitmaps over slots (ANDed and counted at once)
   t:{tenant}:slot:next, :slot:ids     a conversation's slot (a number per tenant, kept in the record as
                                       `slot`, never reused) and the hash slot -> id
 The indices change in the same MULTI as the record. Listing is one Lua script (hub/store/redis_listing.py)
@@ -56,6 +57,9 @@ class RedisConversationStore(ConversationStore):
     def _idx(self, tenant_id: str, name: str) -> str:
         return f"{self._p}:t:{tenant_id}:idx:{name}"
 
+    def _with(self, tenant_id: str, name: str) -> str:
+        return f"{self._p}:t:{tenant_id}:with:{name}"
+
     def _bits(self, tenant_id: str, name: str) -> str:
         return f"{self._p}:t:{tenant_id}:bits:{name}"
 
@@ -75,11 +79,11 @@ class RedisConversationStore(ConversationStore):
         old_names = self._set_names(old) if old else set()
         new_names = self._set_names(new) if new else set()
         for name in old_names - new_names:
-            pipe.srem(self._idx(tenant, name), conv_id)
+            pipe.zrem(self._with(tenant, name), conv_id)
             if slot is not None:
                 pipe.setbit(self._bits(tenant, name), slot, 0)
         for name in new_names - old_names:
-            pipe.sadd(self._idx(tenant, name), conv_id)
+            pipe.zadd(self._with(tenant, name), {conv_id: record["startedAtMs"]})  # startedAtMs never changes
             if slot is not None:
                 pipe.setbit(self._bits(tenant, name), slot, 1)
         if old is None and slot is not None:
@@ -226,7 +230,7 @@ class RedisConversationStore(ConversationStore):
     ) -> tuple[list[str], int]:
         names = [f"{name}:{value}" for name, value in filter_values(filters)]
         keys = [self._idx(tenant_id, name) for name in _ORDERS] + [self._bits(tenant_id, "tmp"), self._slot(tenant_id, "ids")]
-        keys += [self._idx(tenant_id, name) for name in names] + [self._bits(tenant_id, name) for name in names]
+        keys += [self._with(tenant_id, name) for name in names] + [self._bits(tenant_id, name) for name in names]
         return await self._list_page(keys, script_args(filters, offset, size, sort_by, desc, self._now_ms()))
 
     async def _render_ids(self, tenant_id: str, ids: list[str]) -> list[dict[str, Any]]:
