@@ -159,6 +159,11 @@ async def _live_flow(tmp_path: Path) -> None:
             await page.mouse.up()
             mic = await stats(page, "mic")
             assert mic["errors"] == 0 and mic["peak"] > 0
+            # Space talks too (focus is on the talk button), without pressing Release.
+            await page.keyboard.down("Space")
+            await page.wait_for_function(f"() => window.voicehubStats.mic.chunksSent >= {mic['chunksSent'] + 10}")
+            await page.keyboard.up("Space")
+            assert await page.inner_text("#barge") == "Release"
             await page.click("#barge")
             await page.wait_for_selector("#transcript li.event-control.action-barge")
             await page.wait_for_selector("#transcript li.event-control.action-release")
@@ -348,3 +353,37 @@ async def _restart_flow(redis_url: str, prefix: str, tmp_path: Path) -> None:
             await page.wait_for_selector(f"#history-table tr[data-id='{conversation_id}']")
     # While the hub was down the browser could not reach it: those failed requests are the only errors.
     assert [e for e in errors if "/hubs/voice" not in e] == [], errors
+
+
+def test_dashboard_follows_the_keys_scopes(tmp_path: Path) -> None:
+    asyncio.run(_scopes_flow(tmp_path))
+
+
+async def _scopes_flow(tmp_path: Path) -> None:
+    async with voice_hub(tmp_path=tmp_path / "data") as rig, browser_page(tmp_path) as (page, errors):
+        store = rig.runtime.key_store
+        history_only, _ = await store.create_key(DEFAULT_TENANT, name="history", scopes=["conversations:read"])
+        watcher, _ = await store.create_key(DEFAULT_TENANT, name="watcher",
+                                            scopes=["conversations:read", "monitor:read", "monitor:listen"])
+        # Without monitor:read the hub refuses the page: it says so once and stops trying; history works.
+        await page.goto(rig.base + "/dashboard")
+        await page.fill("#api-key", history_only)
+        await page.click("#login-submit")
+        await page.wait_for_selector('#conn-state[data-state="forbidden"]')
+        assert "monitor:read" in await page.inner_text("#banner")
+        await page.click(".tab[data-tab='history']")
+        await page.wait_for_selector("#h-summary:has-text('0 conversations')")
+        await page.click("#logout")
+
+        # monitor:read + monitor:listen: listen-in offered, supervisor controls not.
+        await sign_in(page, rig, watcher)
+        caller = start_caller(rig, "agt_support", "phone", 0)
+        try:
+            await page.locator(".call-card").first.click()
+            await page.wait_for_selector("#supervisor-note:has-text('monitor:control')")
+            assert await page.is_enabled("#listen-toggle")
+            for control in ("#barge", "#end-call", "#whisper-send", "#whisper-text"):
+                assert await page.is_disabled(control), control
+        finally:
+            await stop_callers([caller])
+        assert [e for e in errors if "/hubs/voice/negotiate" not in e] == [], errors

@@ -21,6 +21,7 @@ const STATES = {
   connected: ["Connected", "pill-ok"],
   reconnecting: ["Reconnecting…", "pill-warn"],
   disconnected: ["Offline", "pill-bad"],
+  forbidden: ["No live access", "pill-bad"],
 };
 
 function showLogin(message = "") {
@@ -74,7 +75,7 @@ async function startShell() {
   try {
     await app.monitor.start();
   } catch (error) {
-    toast(`Cannot connect to the hub: ${error.message || error}`, "error");
+    if (app.monitor && app.monitor.state !== "forbidden") toast(`Cannot connect to the hub: ${error.message || error}`, "error");
   }
 }
 
@@ -89,6 +90,9 @@ function showState(state) {
   const banner = $("#banner");
   if (state === "reconnecting") {
     banner.textContent = "Connection to the hub lost. Reconnecting… transcripts resume where they left off.";
+    banner.hidden = false;
+  } else if (state === "forbidden") {
+    banner.textContent = "This API key lacks the monitor:read scope: live calls are not available. The history still works.";
     banner.hidden = false;
   } else if (state === "disconnected") {
     banner.textContent = "Disconnected from the hub. Retrying every few seconds.";

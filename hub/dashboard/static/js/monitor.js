@@ -94,7 +94,14 @@ export class Monitor {
     try {
       await this.connection.start();
     } catch (error) {
+      if (/\b403\b/.test(String(error && error.message))) {
+        // The key lacks monitor:read: retrying cannot help; the history still works.
+        this.stopped = true;
+        this.setState("forbidden");
+        throw new Error("This API key lacks the monitor:read scope: live calls are not available (the history is).");
+      }
       this.setState("disconnected");
+      if (/\b401\b/.test(String(error && error.message))) await this.auth.refresh().catch(() => {});
       if (!this.stopped) this.restartTimer = setTimeout(() => this.start().catch(() => {}), 5000);
       throw error;
     }

@@ -33,11 +33,14 @@ export class SupervisorPanel {
       event.preventDefault();
       this.mic.setTalking(on);
       this.talkButton.classList.toggle("talking", on);
+      clear(this.talkButton, on ? "Talking…" : "Hold to talk");
+      this.note.textContent = on ? "The caller hears you." : "You hold the call. Hold the button (or Space) to speak to the caller.";
     };
     this.talkButton.addEventListener("pointerdown", (e) => { this.talkButton.setPointerCapture(e.pointerId); talk(true)(e); });
     for (const name of ["pointerup", "pointercancel", "lostpointercapture"]) this.talkButton.addEventListener(name, talk(false));
     this.onKey = (event) => {
-      if (event.code !== "Space" || !this.barged || /INPUT|TEXTAREA|SELECT|BUTTON/.test(event.target.tagName)) return;
+      if (event.code !== "Space" || !this.barged || /INPUT|TEXTAREA|SELECT/.test(event.target.tagName)) return;
+      if (event.target.tagName === "BUTTON" && event.target !== this.talkButton) return; // Space activates other buttons
       if (event.type === "keydown" && !event.repeat) talk(true)(event);
       else if (event.type === "keyup") talk(false)(event);
     };
@@ -83,6 +86,7 @@ export class SupervisorPanel {
     try {
       await this.mic.start();
       this.talkButton.disabled = false;
+      this.talkButton.focus(); // Space now talks instead of pressing Release
       this.micRow.hidden = false;
       this.note.textContent = "You hold the call. Hold the button (or Space) to speak to the caller.";
     } catch (error) {
