@@ -29,6 +29,7 @@ from hub.broker.local import LocalListeners
 log = logging.getLogger("hub.broker")
 
 READ_POLL = 0.05  # seconds a read waits before the reader sends (un)subscriptions and checks the heartbeat
+DRAIN_MAX = 1000  # buffered replies handled after one read before the loop checks (un)subscriptions and heartbeat
 
 
 class DeafConnection(Exception):
@@ -146,6 +147,7 @@ class PubSubReader:
                 response = await connection.read_response(timeout=READ_POLL)
                 if response is not None:
                     self._handle(response)
+                    self._drain_buffered(connection)
                 if time.monotonic() - self._heartbeat_seen > self.heartbeat_timeout:
                     raise DeafConnection(f"no heartbeat for {self.heartbeat_timeout:.1f} s")
         finally:
@@ -172,6 +174,20 @@ class PubSubReader:
         unwanted = [c for c in dirty if not self.local.has_listeners(c) and c in self._sent]
         await self._send(connection, "SUBSCRIBE", wanted)
         await self._send(connection, "UNSUBSCRIBE", unwanted)
+
+    def _drain_buffered(self, connection: Connection) -> None:
+        """Handle the replies already complete in the parser's buffer without another awaited, timed read each:
+        under load Redis delivers many messages per socket read. Needs redis-py's hiredis parser (its reader's
+        `gets()` returns a whole reply or False, never touching the socket); otherwise nothing is done here."""
+        reader = getattr(getattr(connection, "_parser", None), "_reader", None)
+        gets = getattr(reader, "gets", None)
+        if gets is None:
+            return
+        for _ in range(DRAIN_MAX):
+            reply = gets()
+            if reply is False:
+                return
+            self._handle(reply)
 
     def _handle(self, response: Any) -> None:
         if not isinstance(response, list) or len(response) < 3:
