@@ -52,7 +52,12 @@ class Soak:
         return self.process.memory_info().rss / 2**20
 
     async def metrics(self) -> dict[str, float]:
-        text = (await self.http.get(self.hub.base + "/metrics")).text
+        """Open and pending connections from /metrics (-1 when the hub did not answer in time)."""
+        try:
+            text = (await self.http.get(self.hub.base + "/metrics", timeout=10)).text
+        except httpx.HTTPError:
+            self.error("metrics unavailable")
+            return {"open": -1.0, "pending": -1.0}
         connections = sum(float(v) for v in re.findall(r"^voicehub_connections\{[^}]*\} (\S+)$", text, re.MULTILINE))
         pending = re.search(r"^voicehub_pending_connections (\S+)$", text, re.MULTILINE)
         return {"open": connections, "pending": float(pending.group(1)) if pending else 0.0}
@@ -81,7 +86,7 @@ class Soak:
               f"RSS {before:.0f} -> {peak:.0f} MB", flush=True)
         reap_started = time.monotonic()
         for _ in range(60):
-            if (await self.metrics())["pending"] == 0:
+            if (await self.metrics())["pending"] <= 0:
                 break
             await asyncio.sleep(1)
         left = (await self.metrics())["pending"]
@@ -219,7 +224,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--negotiates", type=int, default=10_000)
     parser.add_argument("--callers", type=int, default=10)
-    parser.add_argument("--ramp", type=float, default=30.0, help="seconds over which the connections first open")
+    parser.add_argument("--ramp", type=float, default=120.0, help="seconds over which the connections first open")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--growth", type=float, default=50.0, help="MB of RSS growth allowed after the warm-up")
     parser.add_argument("--seed", type=int, default=1)
