@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
+from redis.asyncio import Redis
 
 from hub.store import models as m
 from hub.store import redis_listing
 from hub.store.base import ConversationExists, ConversationStore
+from hub.store.memory import MemoryConversationStore
 from hub.store.models import ConversationFilter
 from hub.store.redis_store import RedisConversationStore
 from tests.rest_support import STORE_KINDS, T0, FakeClock, redis_url_for, run_with_store
@@ -243,6 +246,49 @@ def test_redis_bulk_insert_lists_like_single_writes(redis_url: str) -> None:
         finally:
             await single.aclose()
             await bulk.aclose()
+
+    asyncio.run(main())
+
+
+def test_redis_data_of_the_earlier_layout_is_indexed_on_first_listing(redis_url: str) -> None:
+    """Records without slots and plain sets idx:{field}:{value} (the layout before the listing script) get
+    today's indices when their tenant is first listed; the plain sets are dropped; writes go on as usual."""
+
+    async def main() -> None:
+        clock = FakeClock()
+        source = MemoryConversationStore(now=clock)
+        rows = await seed_ties(source, clock)
+        redis = Redis.from_url(redis_url)
+        store = RedisConversationStore(redis, prefix="legacy", now=clock)
+        try:
+            p = "legacy:store:t:ten_t"
+            async with redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    record = await source._load("ten_t", row.id)
+                    assert record is not None
+                    pipe.set(f"{p}:conv:{row.id}", orjson.dumps(record))
+                    pipe.set(f"legacy:store:owner:{row.id}", "ten_t")
+                    for name in ("agentId", "channel", "status", "direction", "outcome"):
+                        if record[name] is not None:
+                            pipe.sadd(f"{p}:idx:{name}:{record[name]}", row.id)
+                    for tag in record["tags"]:
+                        pipe.sadd(f"{p}:idx:tag:{tag}", row.id)
+                    ended = record["endedAtMs"]
+                    pipe.zadd(f"{p}:idx:startedAt", {row.id: record["startedAtMs"]})
+                    pipe.zadd(f"{p}:idx:endedAt", {row.id: float("inf") if ended is None else ended})
+                    if ended is not None:
+                        pipe.zadd(f"{p}:idx:duration", {row.id: (ended - record["startedAtMs"]) / 1000})
+                await pipe.execute()
+            await check_every_listing(store, "ten_t", rows, TIE_FILTERS, clock())
+            assert [key async for key in redis.scan_iter(match="legacy:*:idx:*") if await redis.type(key) == b"set"] == []
+            assert await store.upgrade_tenant("ten_t") == 0
+            live = next(r for r in rows if r.duration is None and r.started < clock())
+            await store.add_tags("ten_t", live.id, ["b", "d"])
+            await store.end_conversation("ten_t", live.id, status="completed", reason="r", ended_at=clock())
+            live.tags, live.status, live.duration = sorted(set(live.tags) | {"b", "d"}), "completed", (clock() - live.started).total_seconds()
+            await check_every_listing(store, "ten_t", rows, [{"tags": ("b", "d")}, {"status": "completed", "min_duration": 5}], clock())
+        finally:
+            await store.aclose()
 
     asyncio.run(main())
 

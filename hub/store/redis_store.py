@@ -13,10 +13,15 @@ Keys (prefix `voicehub` by default), all under `<prefix>:store:`:
                                       `slot`, never reused) and the hash slot -> id
 The indices change in the same MULTI as the record. Listing is one Lua script (hub/store/redis_listing.py)
 that walks the sort index and stops at the end of the page.
+
+Data of the earlier layout (plain sets idx:{field}:{value}, records without `slot`) is indexed again the
+first time a tenant is listed (`upgrade_tenant`), then its plain sets are dropped.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -32,6 +37,7 @@ from hub.store.base import ConversationExists, ConversationStore
 from hub.store.redis_listing import PageScript, filter_values, script_args
 from hub.store.timefmt import utcnow
 
+log = logging.getLogger("hub.store")
 _INDEXED = ("agentId", "channel", "status", "direction", "outcome")
 _ORDERS = ("startedAt", "endedAt", "duration", "open")
 
@@ -42,6 +48,7 @@ class RedisConversationStore(ConversationStore):
         self._redis = redis
         self._p = f"{prefix}:store"
         self._list_page = PageScript(redis)
+        self._current: set[str] = set()  # tenants known to have no data of the earlier layout
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "voicehub", now: Callable[[], datetime] = utcnow) -> RedisConversationStore:
@@ -222,6 +229,10 @@ class RedisConversationStore(ConversationStore):
     ) -> tuple[list[dict[str, Any]], int]:
         if sort_by not in m.SORT_FIELDS or sort_order not in ("asc", "desc") or page < 1 or page_size < 1:
             raise ValueError("bad sort or page")
+        if tenant_id not in self._current:
+            if await self._redis.exists(*self._legacy_status_sets(tenant_id)):
+                await self.upgrade_tenant(tenant_id)
+            self._current.add(tenant_id)
         ids, total = await self._page_ids(tenant_id, filters, (page - 1) * page_size, page_size, sort_by, sort_order == "desc")
         return await self._render_ids(tenant_id, ids), total
 
@@ -232,6 +243,46 @@ class RedisConversationStore(ConversationStore):
         keys = [self._idx(tenant_id, name) for name in _ORDERS] + [self._bits(tenant_id, "tmp"), self._slot(tenant_id, "ids")]
         keys += [self._with(tenant_id, name) for name in names] + [self._bits(tenant_id, name) for name in names]
         return await self._list_page(keys, script_args(filters, offset, size, sort_by, desc, self._now_ms()))
+
+    def _legacy_status_sets(self, tenant_id: str) -> list[str]:
+        return [self._idx(tenant_id, f"status:{status}") for status in sorted(m.STATUSES)]
+
+    async def upgrade_tenant(self, tenant_id: str) -> int:
+        """Index a tenant's conversations stored by the earlier layout; answers how many were indexed.
+
+        Every such conversation is in one of the earlier `idx:status:*` sets (new writes never touch them):
+        each gets a slot and all of today's indices, in one MULTI watched on its record (safe alongside
+        writers and other nodes doing the same). The earlier plain sets are dropped after."""
+        ids = await self._redis.sunion(self._legacy_status_sets(tenant_id))
+        log.warning("indexing %d conversations of tenant %s stored by the earlier Redis layout", len(ids), tenant_id)
+        upgraded = 0
+        for raw in ids:
+            upgraded += await self._adopt(tenant_id, _text(raw))
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self._idx(tenant_id, "")) + "*"
+        async for key in self._redis.scan_iter(match=pattern, count=1000):
+            if _text(await self._redis.type(key)) == "set":
+                await self._redis.unlink(key)
+        return upgraded
+
+    async def _adopt(self, tenant_id: str, conversation_id: str) -> bool:
+        key = self._conv(tenant_id, conversation_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    record = None if raw is None else _loads(raw)
+                    if record is None or record.get("slot") is not None:
+                        await pipe.reset()  # type: ignore[no-untyped-call]
+                        return False
+                    record["slot"] = await self._redis.incr(self._slot(tenant_id, "next")) - 1
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, orjson.dumps(record))
+                    self._write_indices(pipe, None, record)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
 
     async def _render_ids(self, tenant_id: str, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:
