@@ -83,7 +83,7 @@ export class DetailView {
   costs(costs) {
     const breakdown = (costs && costs.breakdown) || {};
     const rows = Object.entries(breakdown).map(([name, part]) => h("tr",
-      h("td", name.toUpperCase()), h("td.muted.small", [part.provider, part.model].filter(Boolean).join(" · ")),
+      h("td", name.length <= 3 ? name.toUpperCase() : titleCase(name)), h("td.muted.small", [part.provider, part.model].filter(Boolean).join(" · ")),
       h("td.mono.num", usd(part.cost))));
     return h("section.panel#costs-panel", h("div.panel-head", h("h2", "Costs"), h("span.mono", usd(costs ? costs.total : 0))),
       rows.length ? h("table.table.compact", h("tbody", rows)) : h("p.muted", "No costs recorded."));
@@ -92,7 +92,7 @@ export class DetailView {
   analysis(analysis) {
     if (!analysis) return h("section.panel#analysis-panel", h("div.panel-head", h("h2", "Analysis")), h("p.muted", "No analysis yet."));
     const fields = [["Sentiment", analysis.sentiment && `${titleCase(analysis.sentiment)}${analysis.sentimentScore !== undefined ? ` (${analysis.sentimentScore})` : ""}`],
-      ["Intent", analysis.intent], ["Topics", (analysis.topics || []).join(", ")], ["Quality", analysis.callQualityScore]];
+      ["Intent", analysis.intent && titleCase(analysis.intent)], ["Topics", (analysis.topics || []).join(", ")], ["Quality", analysis.callQualityScore]];
     return h("section.panel#analysis-panel", h("div.panel-head", h("h2", "Analysis")),
       analysis.summary ? h("p.summary", analysis.summary) : null,
       h("dl.details", fields.filter(([, v]) => v !== undefined && v !== null && v !== "").map(([k, v]) => [h("dt", k), h("dd", String(v))])));
