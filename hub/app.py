@@ -125,6 +125,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
     redact_tokens_in_logs()  # after the server configured its loggers
     await runtime.broker.start()
+    runtime.voice.start()  # caller-session lease renewal and sweep (hub/voice/sessions.py)
     if config.generated_secret:
         log.warning("VOICEHUB_JWT_SECRET is not set: a random development secret was generated; tokens will not "
                     "survive a restart and other nodes will refuse them. Set VOICEHUB_JWT_SECRET in production.")

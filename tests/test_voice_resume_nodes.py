@@ -12,7 +12,10 @@ two hub processes (`python -m hub serve --redis-url ... --agent none`, one JWT s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import httpx
@@ -29,15 +32,24 @@ SCRIPT = {"userScript": ["first words", "second words", "third words"],
           "script": ["first answer", "second answer", "third answer"]}
 
 
-def nodes(redis_url: str) -> tuple[HubProcess, HubProcess]:
+@contextlib.contextmanager
+def cluster(redis_url: str) -> Iterator[tuple[HubProcess, HubProcess]]:
+    """Two hub nodes and the echo agent, started side by side (each start takes seconds on a loaded machine)."""
     env = {"VOICEHUB_SESSION_LEASE": LEASE}
-    a = HubProcess(redis_url, "--agent", "none", env=env)
+    with ThreadPoolExecutor(3) as pool:
+        starts = [pool.submit(HubProcess, redis_url, "--agent", "none", env=env) for _ in range(2)]
+        starts.append(pool.submit(AgentProcess, redis_url))
+        wait(starts)
+    started = [f.result() for f in starts if f.exception() is None]
     try:
-        b = HubProcess(redis_url, "--agent", "none", env=env)
-    except BaseException:
-        a.stop()
-        raise
-    return a, b
+        if len(started) < 3:
+            raise next(e for f in starts if (e := f.exception()) is not None)
+        a, b, _agent = started
+        assert isinstance(a, HubProcess) and isinstance(b, HubProcess)
+        yield a, b
+    finally:
+        for process in started:
+            process.stop()
 
 
 async def speak(caller: VoiceCaller, seed: int) -> None:
@@ -129,14 +141,10 @@ def test_resume_on_another_node_after_a_dropped_connection(redis_url: str) -> No
             if again is not None:
                 await again.close()
 
-    a, b = nodes(redis_url)
-    try:
-        with AgentProcess(redis_url):
-            asyncio.run(main(a, b))
-        assert "resumed on" in b.log() and "Traceback" not in a.log() + b.log(), a.log()[-3000:] + b.log()[-3000:]
-    finally:
-        a.stop()
-        b.stop()
+    with cluster(redis_url) as (a, b):
+        asyncio.run(main(a, b))
+        assert "resumed on" in b.log() and "dropping it here" in a.log(), a.log()[-3000:] + b.log()[-3000:]
+        assert "Traceback" not in a.log() + b.log(), a.log()[-3000:] + b.log()[-3000:]
 
 
 def test_sigterm_drain_lets_the_caller_resume_on_another_node(redis_url: str) -> None:
@@ -162,14 +170,9 @@ def test_sigterm_drain_lets_the_caller_resume_on_another_node(redis_url: str) ->
             if again is not None:
                 await again.close()
 
-    a, b = nodes(redis_url)
-    try:
-        with AgentProcess(redis_url):
-            asyncio.run(main(a, b))
+    with cluster(redis_url) as (a, b):
+        asyncio.run(main(a, b))
         assert "handed off" in a.log() and "Traceback" not in a.log() + b.log(), a.log()[-3000:]
-    finally:
-        a.stop()
-        b.stop()
 
 
 def test_sigkill_a_caller_back_in_time_resumes_and_a_lost_one_is_abandoned(redis_url: str) -> None:
@@ -197,11 +200,6 @@ def test_sigkill_a_caller_back_in_time_resumes_and_a_lost_one_is_abandoned(redis
                 if caller is not None:
                     await caller.close()
 
-    a, b = nodes(redis_url)
-    try:
-        with AgentProcess(redis_url):
-            asyncio.run(main(a, b))
+    with cluster(redis_url) as (a, b):
+        asyncio.run(main(a, b))
         assert "by the sweep of" in b.log(), b.log()[-3000:]
-    finally:
-        a.stop()
-        b.stop()

@@ -67,7 +67,7 @@ class CallerSession:
         self.registered = False  # in the session registry (hub/voice/sessions.py)
         self.agent_ms = -1  # timestampMs of the last agent frame handed to the caller's connection
         self.pending_audio: deque[tuple[int, bytes]] = deque(maxlen=services.settings.queued_agent_audio_frames)
-        self._held: list[dict[str, Any]] | None = None  # live frames held while a resumed session catches up
+        self.held_frames: list[dict[str, Any]] | None = None  # live frames held while a resumed session catches up
         self._expiry: asyncio.TimerHandle | None = None
         self._linger: asyncio.TimerHandle | None = None
         self._bucket = (time.monotonic(), 0)
@@ -170,33 +170,6 @@ class CallerSession:
         if wait is not None:
             await wait()
 
-    def hold_audio(self) -> None:
-        """A resumed session: hold live frames until recover_audio has read the audiolog."""
-        self._held = []
-
-    def recover_audio(self, frames: list[dict[str, Any]], agent_ms: int) -> None:
-        """A resumed session: continue the caller timeline where the audiolog's last caller frame ends, record what
-        the audiolog holds (its last 60 s), and queue the agent frames after the last one the caller got."""
-        held, self._held = self._held or [], None
-        self.agent_ms = agent_ms
-        seen: set[tuple[Any, Any, Any]] = set()
-        tracks: dict[str, list[tuple[int, bytes, int]]] = {"caller": [], "agent": []}
-        for frame in [*frames, *held]:
-            track, data, stamp = frame.get("track"), frame.get("data"), frame.get("timestampMs")
-            key = (track, frame.get("frame"), stamp)
-            if track not in tracks or not isinstance(data, bytes) or not isinstance(stamp, int) or key in seen:
-                continue
-            seen.add(key)
-            tracks[str(track)].append((stamp, data, int(frame.get("frame") or 0)))
-        for stamp, data, number in sorted(tracks["caller"], key=lambda f: f[0]):
-            self._record("caller", data, stamp)
-            self.samples_in = max(self.samples_in, stamp * 16 + len(data) // 2)
-            self.frames_in = max(self.frames_in, number + max(1, len(data) // CALLER_FRAME_BYTES))
-        for stamp, data, _ in sorted(tracks["agent"], key=lambda f: f[0]):
-            self._record("agent", data, stamp)
-            if stamp > agent_ms:
-                self.pending_audio.append((stamp, data))
-
     async def end(self, status: str, reason: str, *, close: bool = True, abandon: bool = False) -> None:
         """End the conversation. `close=False` leaves closing the caller's connection to the caller of this
         method (EndSessionAsync closes it right after its Completion went out). `abandon`: only if this node still
@@ -250,7 +223,7 @@ class CallerSession:
             if asyncio.iscoroutine(result):
                 self.services.spawn(result)
 
-    def _record(self, track: str, pcm: bytes, timestamp_ms: int) -> None:
+    def record(self, track: str, pcm: bytes, timestamp_ms: int) -> None:
         recorder = self.recorder
         if recorder is None:
             return
@@ -311,7 +284,7 @@ class CallerSession:
             return
         timestamp = self.samples_in // 16
         self.samples_in += len(data) // 2
-        self._record("caller", data, timestamp)
+        self.record("caller", data, timestamp)
         frame = self.frames_in
         self.frames_in += max(1, len(data) // CALLER_FRAME_BYTES)
         try:
@@ -417,8 +390,8 @@ class CallerSession:
                 "conversation": conversation, "timestamp": now_iso()}, lifecycle=True)
 
     def on_feed_audio(self, frame: dict[str, Any]) -> None:
-        if self._held is not None:
-            self._held.append(frame)
+        if self.held_frames is not None:
+            self.held_frames.append(frame)
             return
         if frame.get("track") != "agent" or self.barged:
             return
@@ -428,7 +401,7 @@ class CallerSession:
             stamp = frame.get("timestampMs")
             if not isinstance(stamp, int):
                 stamp = self._agent_clock.stamp(int((time.monotonic() - self.started) * 1000), len(pcm) // 2)
-            self._record("agent", pcm, stamp)
+            self.record("agent", pcm, stamp)
             self._play(pcm, stamp)
 
     def _play(self, pcm24k: bytes, stamp: int = -1) -> None:

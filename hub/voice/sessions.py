@@ -154,7 +154,7 @@ class SessionKeeper:
                 raise unknown(session_id)
             session = CallerSession(services, principal, conversation, session_id=session_id)
             session.started = time.monotonic() - _elapsed(conversation)
-            session.hold_audio()
+            session.held_frames = []  # live frames wait until the audiolog was read
             services.sessions[session_id] = session
             await session.feed.ready()
             await session.control_ready()
@@ -162,7 +162,7 @@ class SessionKeeper:
             await services.broker.publish_control(conversation_id, {
                 "type": TAKEOVER, "conversationId": conversation_id, "sessionId": session_id, "node": self.node_id})
             frames = await services.broker.recent_audio(conversation_id, 0)
-            session.recover_audio(frames, before.agent_ms)
+            recover_audio(session, frames, before.agent_ms)
         except HubError:
             raise
         except Exception as exc:
@@ -249,6 +249,33 @@ class SessionKeeper:
             except Exception:
                 log.exception("conversation %s: publishing its end failed", conversation_id)
         await self.registry.finish(record.session_id, conversation_id, self.node_id)
+
+
+def recover_audio(session: CallerSession, frames: list[dict[str, Any]], agent_ms: int) -> None:
+    """A resumed session: continue the caller timeline where the audiolog's last caller frame ends, record what the
+    audiolog holds (its last 60 s), and queue the agent frames after the last one the caller got (bounded by the
+    session's queue). `frames` (the audiolog) and the live frames held meanwhile may overlap: each counts once."""
+    from hub.voice.caller import CALLER_FRAME_BYTES
+
+    held, session.held_frames = session.held_frames or [], None
+    session.agent_ms = agent_ms
+    seen: set[tuple[Any, Any, Any]] = set()
+    tracks: dict[str, list[tuple[int, bytes, int]]] = {"caller": [], "agent": []}
+    for frame in [*frames, *held]:
+        track, data, stamp = frame.get("track"), frame.get("data"), frame.get("timestampMs")
+        key = (track, frame.get("frame"), stamp)
+        if track not in tracks or not isinstance(data, bytes) or not isinstance(stamp, int) or key in seen:
+            continue
+        seen.add(key)
+        tracks[str(track)].append((stamp, data, int(frame.get("frame") or 0)))
+    for stamp, data, number in sorted(tracks["caller"], key=lambda f: f[0]):
+        session.record("caller", data, stamp)
+        session.samples_in = max(session.samples_in, stamp * 16 + len(data) // 2)
+        session.frames_in = max(session.frames_in, number + max(1, len(data) // CALLER_FRAME_BYTES))
+    for stamp, data, _ in sorted(tracks["agent"], key=lambda f: f[0]):
+        session.record("agent", data, stamp)
+        if stamp > agent_ms:
+            session.pending_audio.append((stamp, data))
 
 
 async def store_history(services: VoiceServices, tenant_id: str, conversation_id: str) -> History | None:
