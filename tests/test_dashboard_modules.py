@@ -58,6 +58,35 @@ MONITOR_DEDUPE = """async () => {
 }"""
 
 
+PLAYER = """async () => {
+  const { Player } = await import("/dashboard/static/js/listen.js");
+  const player = new Player(() => {});
+  await player.start(16000);
+  const tone = (n) => { const pcm = new Int16Array(320); for (let i = 0; i < 320; i++) pcm[i] = Math.round(8000 * Math.sin((n * 320 + i) / 5)); return new Uint8Array(pcm.buffer); };
+  const frame = (n, extra = {}) => player.push({ conversationId: "conv_1", track: "mixed", frame: n, encoding: "pcm_s16le",
+                                                  sampleRate: 16000, channels: 1, timestampMs: n * 20, data: tone(n), ...extra });
+  for (let n = 100; n < 110; n++) frame(n);
+  frame(105);                            // a repeat: dropped
+  frame(113);                            // 3 frames lost: counted (and filled with silence)
+  frame(114, { sampleRate: 48000 });     // another rate (in flight during a switch): ignored
+  for (let n = 0; n < 10; n++) frame(n); // the hub's counter started again: followed
+  const counted = { frames: player.frames, missing: player.missingFrames };
+  await new Promise((resolve) => {
+    const poll = () => (window.voicehubStats.playback.nonSilentSamples > 1600 ? resolve() : setTimeout(poll, 20));
+    poll();
+  });
+  await player.stop();
+  await new Promise((resolve) => setTimeout(resolve, 300)); // a late worklet report must not undo "stopped"
+  return { ...counted, state: window.voicehubStats.playback.state, peak: window.voicehubStats.playback.peak };
+}"""
+
+
+def test_player_counts_lost_frames_drops_repeats_follows_a_restarted_counter_and_stops_cleanly(tmp_path: Path) -> None:
+    result = asyncio.run(_evaluate(tmp_path, PLAYER))
+    assert result["frames"] == 21 and result["missing"] == 3
+    assert result["state"] == "stopped" and 0.2 < result["peak"] <= 0.25
+
+
 def test_transcript_pane_replaces_partials_orders_by_time_and_stops_following_when_scrolled_up(tmp_path: Path) -> None:
     result = asyncio.run(_evaluate(tmp_path, TRANSCRIPT_PANE))
     assert result["followed"] and result["partial"]

@@ -64,12 +64,17 @@ export class Player {
   /** One AudioFrame payload; frames of another rate (in flight while switching) are skipped. */
   push(frame) {
     if (!this.node || frame.sampleRate !== this.context.sampleRate || frame.encoding !== "pcm_s16le") return;
+    if (this.lastFrame !== null && frame.frame <= this.lastFrame) {
+      // A repeat or a late frame is dropped; a counter far behind means the hub's track started again
+      // (a new node after a restart, a new subscription): follow it.
+      if (this.lastFrame - frame.frame <= MAX_FILL_FRAMES) return;
+      this.lastFrame = null;
+    }
     if (this.lastFrame !== null && frame.frame > this.lastFrame + 1) {
       const missing = frame.frame - this.lastFrame - 1;
       this.missingFrames += missing;
       if (missing <= MAX_FILL_FRAMES) this.node.port.postMessage({ type: "silence", samples: (missing * frame.sampleRate) / 50 });
     }
-    if (this.lastFrame !== null && frame.frame <= this.lastFrame) return;
     this.lastFrame = frame.frame;
     this.frames++;
     const samples = pcm16ToFloat(frame.data);
