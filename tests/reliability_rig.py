@@ -307,7 +307,7 @@ class SpeakingCaller:
             except HubError:
                 self.send_failures += 1
             n += 1
-            next_at += 0.1
+            next_at = max(next_at + 0.1, time.monotonic() - 0.3)  # after a stall, no burst past 3x real time
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def stop(self) -> None:
