@@ -125,6 +125,24 @@ async def _live_flow(tmp_path: Path) -> None:
             assert await card.locator(".chip").first.inner_text() == "Phone"
             await page.screenshot(path=str(ARTIFACTS / "dashboard-board.png"))
 
+            # Filters: channel, agent, and tags added over REST while the call runs (ConversationUpdated).
+            visible = page.locator(".call-card:visible")
+            await page.select_option("#f-channel", "whatsapp")
+            assert await visible.count() == 1 and "agt_billing" in await visible.inner_text()
+            await page.select_option("#f-channel", "")
+            await page.select_option("#f-agent", "agt_sales")
+            assert await visible.count() == 1 and "agt_sales" in await visible.inner_text()
+            await page.select_option("#f-agent", "")
+            sales = str(await page.locator(".call-card", has_text="agt_sales").get_attribute("data-id"))
+            async with httpx.AsyncClient(base_url=rig.base, headers={"Authorization": f"Bearer {key}"}) as client:
+                tagged = await client.post(f"/api/v1/conversations/{sales}/tags", json={"tags": ["vip"]})
+                assert tagged.status_code == 200
+            await page.wait_for_selector(f'.call-card[data-id="{sales}"] .chip-tag:has-text("#vip")')
+            await page.fill("#f-tags", "vip")
+            assert await visible.count() == 1 and await visible.get_attribute("data-id") == sales
+            await page.fill("#f-tags", "")
+            assert await visible.count() == 3
+
             # The conversation: final lines stream in (speakers told apart).
             await card.click()
             await page.wait_for_selector("#transcript li.turn[data-final='1']", timeout=ms(20))
