@@ -118,7 +118,16 @@ export class Monitor {
   async resume() {
     this.setState("syncing");
     const known = [...this.conversations.values()].filter((e) => !e.ended || this.pinned.has(e.id));
-    const current = await this.connection.invoke("SubscribeAll", null, { transcript: false });
+    let current;
+    try {
+      current = await this.connection.invoke("SubscribeAll", null, { transcript: false });
+    } catch (error) {
+      // Still connected but refused (e.g. a broker outage on the hub): try again shortly.
+      if (this.connection.state === signalR.HubConnectionState.Connected && !this.stopped) {
+        this.restartTimer = setTimeout(() => this.resume().catch(() => {}), 2000);
+      }
+      throw error;
+    }
     const live = new Set((current || []).map((c) => c.id));
     for (const conversation of current || []) this.upsert(conversation);  // new ones subscribe themselves
     await Promise.allSettled(known.map((entry) => this.subscribe(entry.id, !live.has(entry.id))));
