@@ -136,7 +136,8 @@ class ConversationAudioRenderer:
             pcm = bytes(pcm)
         for chunk, chunk_ms in self._reframe(source, pcm, timestamp_ms):
             self._render(track, source, chunk, chunk_ms, out)
-        self._drain_mix(out, force=False)
+        if self._mix_rates or self._slots["caller"] or self._slots["agent"]:
+            self._drain_mix(out, force=False)
         return out
 
     def flush(self) -> list[RenderedFrame]:
@@ -213,7 +214,7 @@ class ConversationAudioRenderer:
         source.latest_slot = max(source.latest_slot, slot)
         if self._next_slot is None:
             self._next_slot = slot
-        if slot >= self._next_slot:
+        if slot >= self._next_slot and self._mix_rates:  # nobody wants the mix: no slot bookkeeping per frame
             self._slots[track][slot] = {rate: at(rate) for rate in self._mix_rates}
 
     def _drain_mix(self, out: list[RenderedFrame], *, force: bool) -> None:
