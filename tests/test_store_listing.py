@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -194,6 +194,17 @@ TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
     {"status": "completed", "tags": ("a",), "date_from": T0 + timedelta(hours=1)},
     {"agent_id": "agt_0", "tags": ("b",), "channel": "webrtc"},
     {"agent_id": "agt_1", "date_to": T0 + timedelta(days=1), "min_duration": 5},
+    # several values and dates: whole UTC days (day bitmaps), days cut by a timestamp bound, no data in range
+    {"status": "completed", "channel": "webrtc", "date_from": datetime(2025, 6, 17, tzinfo=UTC),
+     "date_to": datetime(2025, 6, 18, 23, 59, 59, 999000, tzinfo=UTC)},
+    {"status": "completed", "tags": ("b",), "date_from": datetime(2025, 6, 1, tzinfo=UTC),
+     "date_to": datetime(2025, 6, 30, 23, 59, 59, 999000, tzinfo=UTC)},
+    {"agent_id": "agt_1", "tags": ("a",), "date_from": T0 + timedelta(minutes=30)},
+    {"agent_id": "agt_0", "channel": "phone", "date_to": T0 + timedelta(days=3)},
+    {"agent_id": "agt_1", "channel": "sms", "date_from": T0 - timedelta(minutes=1), "date_to": T0 + timedelta(hours=1)},
+    {"agent_id": "agt_0", "tags": ("c",), "date_from": T0 + timedelta(days=1, hours=2), "date_to": T0 + timedelta(days=3)},
+    {"agent_id": "agt_1", "channel": "sms", "date_from": datetime(2030, 1, 1, tzinfo=UTC)},
+    {"agent_id": "agt_1", "channel": "sms", "date_from": T0 + timedelta(days=2), "min_duration": 5},
 ]
 
 

@@ -10,6 +10,9 @@ alone is the whole selection, counted in O(log n) or with bitmaps:
   - one filter value, with or without a date range: ZCOUNT of that value's zset;
   - several filter values without a date range: BITCOUNT of the AND of their bitmaps (BITOP AND into a
     scratch key deleted before the script ends: word-wide, where SINTERCARD would look up every member);
+  - several filter values and a date range: the same AND with the OR of the bitmaps of the range's whole
+    UTC days (each conversation is in the bitmap of the day it started), plus the conversations of a day the
+    range cuts (a timestamp bound), read from startedAt and checked;
   - a date range alone: ZCOUNT of startedAt; minDuration alone: ZCOUNT of the durations plus the open
     conversations lasting long enough;
 otherwise the smallest source is read (a value's zset in the date range, the AND bitmap's slots, or the
@@ -36,7 +39,8 @@ from hub.store.timefmt import to_ms
 #       before the script ends), 6 hash slot -> id, then the n filters' zsets (by startedAt), then their bitmaps
 # ARGV: 1 sort field, 2 '1' desc, 3 offset, 4 size, 5 dateFrom ms or '', 6 dateTo ms or '',
 #       7 minDuration seconds or '', 8 least ms lasting minDuration, 9 now ms, 10 open score floor for minDuration,
-#       11 -now (open conversations scored at or below it have lasted 0 s), 12 ids per step, 13 strategy
+#       11 -now (open conversations scored at or below it have lasted 0 s), 12 ids per step, 13 strategy,
+#       14 prefix of the per-day bitmaps (startedAt's UTC day number, epoch ms // 86400000, appended)
 LIST_PAGE = r"""
 local START, ENDED, DUR, OPEN, SCRATCH, SLOT_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local sets, bitmaps = {}, {}
@@ -57,6 +61,9 @@ local min_s, min_n = ARGV[7], tonumber(ARGV[7])
 local least, now = tonumber(ARGV[8]), tonumber(ARGV[9])
 local open_floor, neg_now = ARGV[10], ARGV[11]
 local CHUNK, strategy = tonumber(ARGV[12]), ARGV[13]
+local DAYS = ARGV[14]  -- prefix of the bitmaps of the conversations started on a UTC day (day number appended)
+local DAY, MAX_DAYS = 86400000, 1000
+local function fmt(n) return string.format('%d', n) end
 
 local function num(s)
   if s == 'inf' or s == '+inf' then return math.huge end
@@ -352,9 +359,53 @@ local function page_of()
     if best == nil or s_hi[i] - s_lo[i] < s_hi[best] - s_lo[best] then best = i end
   end
 
+  -- several values and a date range: the range's whole UTC days ORed from the day bitmaps and ANDed with the
+  -- values' bitmaps; the part of a day the range cuts is read from startedAt and checked. Not when the range
+  -- spans over MAX_DAYS days or its cut days hold more than the best value's zset in the range.
+  local function day_source()
+    if n_all == 0 then return nil end
+    local first = tonumber(redis.call('ZRANGE', START, 0, 0, 'WITHSCORES')[2])
+    local last = tonumber(redis.call('ZRANGE', START, -1, -1, 'WITHSCORES')[2])
+    local lo_day, hi_day = math.floor(math.max(from_n, first) / DAY), math.floor(math.min(to_n, last) / DAY)
+    local parts, full_lo, full_hi = {}, lo_day, hi_day
+    if hi_day >= lo_day and lo_day * DAY < from_n then
+      parts[#parts + 1] = {from_n, math.min(to_n, lo_day * DAY + DAY - 1)}
+      full_lo = lo_day + 1
+    end
+    if hi_day >= full_lo and hi_day * DAY + DAY - 1 > to_n then
+      parts[#parts + 1] = {math.max(from_n, hi_day * DAY), to_n}
+      full_hi = hi_day - 1
+    end
+    if full_hi - full_lo + 1 > MAX_DAYS then return nil end
+    local cut = 0
+    for _, part in ipairs(parts) do cut = cut + redis.call('ZCOUNT', START, fmt(part[1]), fmt(part[2])) end
+    if strategy == 'auto' and cut > s_hi[best] - s_lo[best] + 1 then return nil end  -- (tests force this path)
+    local days = {}
+    for d = full_lo, full_hi do days[#days + 1] = DAYS .. fmt(d) end
+    local size = 0
+    if #days > 0 then
+      redis.call('BITOP', 'OR', SCRATCH, unpack(days))
+      redis.call('BITOP', 'AND', SCRATCH, SCRATCH, unpack(bitmaps))
+      size = redis.call('BITCOUNT', SCRATCH)
+    end
+    local cut_ids = {}
+    for _, part in ipairs(parts) do
+      local ids = redis.call('ZRANGE', START, fmt(part[1]), fmt(part[2]), 'BYSCORE')
+      for _, id in ipairs(keep_all(ids, {D = true, M = true})) do cut_ids[#cut_ids + 1] = id end
+    end
+    return {size = size + #cut_ids, done = {S_all = true, D = true}, read = function()
+      local ids = #days > 0 and scratch_ids() or {}
+      for _, id in ipairs(cut_ids) do ids[#ids + 1] = id end
+      return ids
+    end}
+  end
+
   -- the sources a selection can be read from: {size, what it guarantees, how to read it}
   local sources = {}
-  if n_sets == 1 or (n_sets > 1 and has_date) then
+  local by_day = n_sets > 1 and has_date and day_source()
+  if by_day then
+    sources[#sources + 1] = by_day
+  elseif n_sets == 1 or (n_sets > 1 and has_date) then
     sources[#sources + 1] = {size = math.max(0, s_hi[best] - s_lo[best] + 1), done = {S = {[best] = true}, D = true},
                              read = function() return rank_ids(sets[best], s_lo[best], s_hi[best]) end}
   elseif n_sets > 1 then
@@ -455,13 +506,14 @@ local function page_of()
 end
 
 local page = page_of()
-if n_sets > 1 and not has_date then redis.call('DEL', SCRATCH) end
+if n_sets > 1 then redis.call('DEL', SCRATCH) end
 return page
 """
 
 
 # Ids read or checked per step; how a page is found: "auto" (cheaper of walking the sort index and sorting the
-# matches), "walk" or "pick". Tests set small steps and each strategy to cover every path of the script.
+# matches), "walk" or "pick" (these two also always use the day bitmaps when they can). Tests set small steps
+# and each strategy to cover every path of the script.
 CHUNK = 1000
 STRATEGY = "auto"
 
@@ -480,8 +532,11 @@ def least_ms(min_duration: float) -> int:
     return ms
 
 
+DAY_MS = 86_400_000
+
+
 def script_args(
-    filters: m.ConversationFilter, offset: int, size: int, sort_by: str, desc: bool, now_ms: int
+    filters: m.ConversationFilter, offset: int, size: int, sort_by: str, desc: bool, now_ms: int, day_prefix: str
 ) -> list[str | int]:
     least = 0 if filters.min_duration is None else least_ms(filters.min_duration)
     return [
@@ -498,6 +553,7 @@ def script_args(
         str(-now_ms),
         CHUNK,
         STRATEGY,
+        day_prefix,
     ]
 
 

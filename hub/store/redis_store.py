@@ -9,6 +9,7 @@ Keys (prefix `voicehub` by default), all under `<prefix>:store:`:
   t:{tenant}:with:{field}:{value}     per value of agentId, channel, status, direction, outcome and per tag:
                                       a sorted set of the conversations having it, by startedAt epoch ms
   t:{tenant}:bits:{field}:{value}     the same selections as bitmaps over slots (ANDed and counted at once)
+  t:{tenant}:bits:day:{n}             bitmap of the conversations started on UTC day n (epoch ms // 86400000)
   t:{tenant}:slot:next, :slot:ids     a conversation's slot (a number per tenant, kept in the record as
                                       `slot`, never reused) and the hash slot -> id
 The indices change in the same MULTI as the record. Listing is one Lua script (hub/store/redis_listing.py)
@@ -34,7 +35,7 @@ from redis.exceptions import WatchError
 
 from hub.store import models as m
 from hub.store.base import ConversationExists, ConversationStore
-from hub.store.redis_listing import PageScript, filter_values, script_args
+from hub.store.redis_listing import DAY_MS, PageScript, filter_values, script_args
 from hub.store.timefmt import utcnow
 
 log = logging.getLogger("hub.store")
@@ -93,11 +94,14 @@ class RedisConversationStore(ConversationStore):
             pipe.zadd(self._with(tenant, name), {conv_id: record["startedAtMs"]})  # startedAtMs never changes
             if slot is not None:
                 pipe.setbit(self._bits(tenant, name), slot, 1)
+        day = self._bits(tenant, f"day:{record['startedAtMs'] // DAY_MS}")  # startedAtMs never changes
         if old is None and slot is not None:
             pipe.hset(self._slot(tenant, "ids"), str(slot), conv_id)
+            pipe.setbit(day, slot, 1)
         if new is None:
             if slot is not None:
                 pipe.hdel(self._slot(tenant, "ids"), str(slot))
+                pipe.setbit(day, slot, 0)
             for name in _ORDERS:
                 pipe.zrem(self._idx(tenant, name), conv_id)
             return
@@ -242,7 +246,8 @@ class RedisConversationStore(ConversationStore):
         names = [f"{name}:{value}" for name, value in filter_values(filters)]
         keys = [self._idx(tenant_id, name) for name in _ORDERS] + [self._bits(tenant_id, "tmp"), self._slot(tenant_id, "ids")]
         keys += [self._with(tenant_id, name) for name in names] + [self._bits(tenant_id, name) for name in names]
-        return await self._list_page(keys, script_args(filters, offset, size, sort_by, desc, self._now_ms()))
+        args = script_args(filters, offset, size, sort_by, desc, self._now_ms(), self._bits(tenant_id, "day:"))
+        return await self._list_page(keys, args)
 
     def _legacy_status_sets(self, tenant_id: str) -> list[str]:
         return [self._idx(tenant_id, f"status:{status}") for status in sorted(m.STATUSES)]
