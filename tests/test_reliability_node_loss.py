@@ -45,6 +45,7 @@ def test_sigterm_drains_and_a_monitor_resumes_on_the_other_node(redis_url: str) 
             closed_after = time.monotonic() - signalled
             assert [c.hub.allow_reconnect for c in callers[:2]] == [True, True]
             assert closed_after < GRACE
+            await eventually(lambda: bool(monitor.closes), GRACE + 5, "the monitor to see its Close")  # not only the callers
             await monitor.connected(GRACE + 5)
             assert monitor.closes[0] == (None, True) and monitor.reconnects == 1
             exit_code = await asyncio.to_thread(a.wait, GRACE + 10)
