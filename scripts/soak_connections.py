@@ -146,7 +146,7 @@ class Soak:
             stopped = asyncio.ensure_future(self.stop.wait())
             try:
                 while time.monotonic() < ends and not self.stop.is_set():
-                    poll = asyncio.ensure_future(self.http.get(url))
+                    poll = asyncio.ensure_future(self.http.get(url, timeout=httpx.Timeout(30, read=120)))  # polls: 90 s
                     await asyncio.wait({poll, stopped}, timeout=ends - time.monotonic(),
                                        return_when=asyncio.FIRST_COMPLETED)
                     if not poll.done():

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from hub.client.signalr import HubClient, HubError
+from hub.client.signalr import HubClient, HubError, tls_context
 
 Predicate = Callable[[Any], bool]
 MAX_KEPT_EVENTS = 10_000  # events kept in `events` per client; older ones are forgotten
@@ -37,7 +37,7 @@ async def fetch_token(base_url: str, api_key: str, *, scopes: list[str] | None =
         body["scopes"] = scopes
     if conversation_id is not None:
         body["conversationId"] = conversation_id
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with httpx.AsyncClient(timeout=15, verify=tls_context()) as http:
         response = await http.post(base_url.rstrip("/") + "/api/v1/auth/token", json=body,
                                    headers={"Authorization": f"Bearer {api_key}"})
     if response.status_code != 200:
