@@ -121,7 +121,7 @@ class CallerSession:
         if self.ended or self.released:
             return
         keeper = self.services.keeper
-        if draining and keeper.shared:
+        if draining and keeper.can_hand_off(self):
             keeper.hand_off(self)
             return
         now = time.monotonic()
@@ -256,7 +256,7 @@ class CallerSession:
 
     async def shutdown(self) -> None:
         """Node shutdown: with a shared registry another node may resume the session; otherwise it ends here."""
-        if self.services.keeper.shared:
+        if self.services.keeper.can_hand_off(self):
             self.services.keeper.hand_off(self)
         else:
             await self.end("abandoned", "server_shutdown")

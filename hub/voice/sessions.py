@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.voice")
 
 SWEEP_BATCH = 50  # sessions a sweep looks at per round
+RENEW_BATCH = 500  # sessions renewed per script call
 TAKEOVER = "takeover"
 """Control message type (hub -> hub): a node took a session over; the previous owner drops its local copy."""
 
@@ -115,21 +116,29 @@ class SessionKeeper:
         with contextlib.suppress(Exception):
             await self.registry.finish(session.session_id, session.conversation_id, self.node_id)
 
+    def can_hand_off(self, session: CallerSession) -> bool:
+        """Whether another node could resume the session (a shared registry that knows it)."""
+        return self.shared and session.registered
+
     def hand_off(self, session: CallerSession) -> None:
         """Drain: drop the local session without ending the call; any node may resume it until its deadline."""
         window_ms = round(self.services.settings.resume_window * 1000)
         deadline = max(wall_ms() + window_ms, session.resume_before_ms)
         agent_ms = session.agent_ms
         session.drop(None)
-        self.services.spawn(self._release(session, deadline, agent_ms))
+        self.services.spawn(self._release(self.record(session), deadline, agent_ms))
 
-    async def _release(self, session: CallerSession, deadline_ms: int, agent_ms: int) -> None:
+    async def _release(self, record: SessionRecord, deadline_ms: int, agent_ms: int) -> None:
         try:
-            await self.registry.release(self.record(session), self.node_id, deadline_ms, agent_ms)
-            log.info("session %s handed off, resumable on any node until %d", session.session_id, deadline_ms)
+            released = await self.registry.release(record, self.node_id, deadline_ms, agent_ms)
         except Exception as exc:
             log.warning("session %s: hand-off failed (%s); a sweep ends it once its lease lapses",
-                        session.session_id, exc)
+                        record.session_id, exc)
+            return
+        if released:
+            log.info("session %s handed off, resumable on any node until %d", record.session_id, deadline_ms)
+        else:
+            log.info("session %s was already owned elsewhere at its hand-off", record.session_id)
 
     # --- resuming a session another node held -----------------------------------------------------------
     async def resume(self, principal: Principal, session_id: str) -> CallerSession:
@@ -166,9 +175,12 @@ class SessionKeeper:
         except HubError:
             raise
         except Exception as exc:
-            log.exception("session %s: resuming it failed", session_id)
+            log.warning("session %s: resuming it failed (%s); it stays resumable", session_id, exc)
             if session is not None:
                 self.hand_off(session)
+            else:
+                deadline = wall_ms() + round(services.settings.resume_window * 1000)
+                services.spawn(self._release(before, max(deadline, before.resume_before_ms), before.agent_ms))
             raise HubError(f"Session '{session_id}' could not be resumed: {exc}") from None
         log.info("session %s of %s resumed on %s (was %s)", session_id, conversation_id, self.node_id,
                  before.owner or "handed off")
@@ -192,19 +204,21 @@ class SessionKeeper:
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
-            sessions = [s for s in self.services.sessions.values() if s.registered and not s.ended and not s.released]
-            if not sessions:
-                continue
-            try:
-                results = await self.registry.renew(self.node_id, [
-                    Renewal(s.session_id, s.conversation_id, s.agent_ms) for s in sessions], self.lease, self.grace)
-            except Exception as exc:
-                log.warning("renewing %d session leases failed (%s); retrying", len(sessions), exc)
-                continue
-            for session, kept in zip(sessions, results, strict=True):
-                if not kept and not session.ended and not session.released:
-                    log.info("session %s is owned elsewhere now; dropping it here", session.session_id)
-                    session.drop("session resumed elsewhere")
+            owned = [s for s in self.services.sessions.values() if s.registered and not s.ended and not s.released]
+            for start in range(0, len(owned), RENEW_BATCH):
+                await self._renew(owned[start:start + RENEW_BATCH])
+
+    async def _renew(self, sessions: list[CallerSession]) -> None:
+        try:
+            results = await self.registry.renew(self.node_id, [
+                Renewal(s.session_id, s.conversation_id, s.agent_ms) for s in sessions], self.lease, self.grace)
+        except Exception as exc:
+            log.warning("renewing %d session leases failed (%s); retrying", len(sessions), exc)
+            return
+        for session, kept in zip(sessions, results, strict=True):
+            if not kept and not session.ended and not session.released:
+                log.info("session %s is owned elsewhere now; dropping it here", session.session_id)
+                session.drop("session resumed elsewhere")
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -228,6 +242,12 @@ class SessionKeeper:
         return claimed
 
     async def end_orphan(self, record: SessionRecord) -> None:
+        try:
+            await self._end_orphan(record)
+        except Exception as exc:  # the claim's lease lapses and a later sweep tries again
+            log.warning("conversation %s: ending session %s failed (%s)", record.conversation_id, record.session_id, exc)
+
+    async def _end_orphan(self, record: SessionRecord) -> None:
         services = self.services
         tenant_id, conversation_id = record.tenant_id, record.conversation_id
         conversation = await services.store.get_conversation(tenant_id, conversation_id)
