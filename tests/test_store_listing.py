@@ -190,6 +190,9 @@ TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
     {"date_from": T0 + timedelta(hours=1), "date_to": T0 + timedelta(hours=1)},
     {"date_to": T0 + timedelta(days=2), "min_duration": 5, "channel": "phone"},
     {"outcome": "escalated"},
+    {"status": "completed"},
+    {"status": "failed"},
+    {"status": "abandoned"},
     {"channel": "phone", "date_from": T0 + timedelta(hours=1), "date_to": T0 + timedelta(days=2)},
     {"status": "completed", "tags": ("a",), "date_from": T0 + timedelta(hours=1)},
     {"agent_id": "agt_0", "tags": ("b",), "channel": "webrtc"},
@@ -208,7 +211,7 @@ TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
 ]
 
 
-@pytest.mark.parametrize("strategy, chunk", [("auto", 1000), ("walk", 2), ("pick", 3), ("auto", 5)])
+@pytest.mark.parametrize("strategy, chunk", [("auto", 1000), ("walk", 2), ("pick", 3), ("auto", 5), ("switch", 4)])
 def test_ties_and_changes_match_brute_force(url: str | None, strategy: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every path of the Redis listing script (walk, sorted matches, reads a few ids at a time) on awkward data."""
     if url is None and (strategy, chunk) != ("auto", 1000):

@@ -40,7 +40,8 @@ from hub.store.timefmt import to_ms
 # ARGV: 1 sort field, 2 '1' desc, 3 offset, 4 size, 5 dateFrom ms or '', 6 dateTo ms or '',
 #       7 minDuration seconds or '', 8 least ms lasting minDuration, 9 now ms, 10 open score floor for minDuration,
 #       11 -now (open conversations scored at or below it have lasted 0 s), 12 ids per step, 13 strategy,
-#       14 prefix of the per-day bitmaps (startedAt's UTC day number, epoch ms // 86400000, appended)
+#       14 prefix of the per-day bitmaps (startedAt's UTC day number, epoch ms // 86400000, appended),
+#       15 'ended' / 'open' / '': a status filter admits only ended (or only open) conversations
 LIST_PAGE = r"""
 local START, ENDED, DUR, OPEN, SCRATCH, SLOT_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local sets, bitmaps = {}, {}
@@ -62,6 +63,7 @@ local least, now = tonumber(ARGV[8]), tonumber(ARGV[9])
 local open_floor, neg_now = ARGV[10], ARGV[11]
 local CHUNK, strategy = tonumber(ARGV[12]), ARGV[13]
 local DAYS = ARGV[14]  -- prefix of the bitmaps of the conversations started on a UTC day (day number appended)
+local lifecycle = ARGV[15]  -- 'ended' or 'open' when the status filter admits only ended or only open ones
 local DAY, MAX_DAYS = 86400000, 1000
 local function fmt(n) return string.format('%d', n) end
 
@@ -272,6 +274,8 @@ local function durations(pos, want)
     local lasting = mapped(ranks(OPEN, zero, n_open - 1, 0), function(s) return live_seconds(tonumber(s)) end)
     if desc then open = concat(lasting, list_pull(zero_ids, zeros)) else open = concat(list_pull(zero_ids, zeros), lasting) end
   end
+  if lifecycle == 'ended' then open = list_pull({}, {}) end
+  if lifecycle == 'open' then ended = list_pull({}, {}) end
   local pull = merge(ended, open, math.max(16, math.min(CHUNK, want)))
   if pos > 0 then
     local left = pos
@@ -460,19 +464,46 @@ local function page_of()
     walk_len, walk_done = m_size, {M = true}
   end
 
-  -- walk it, or sort the matches when they are few and the walk would be long
-  local walk_cost = math.min(walk_len, (offset + size) * walk_len / total)
-  local pick_cost = 3 * total + (matches and 0 or (smallest and smallest.size) or math.huge)
-  local page = {total}
-  if smallest and (strategy == 'pick' or (strategy == 'auto' and walk_cost > pick_cost)) then
+  -- the page from the matches: the first offset + size of them kept in a heap (the root comes last), sorted
+  local function pick()
     if not matches then matches = keep_all(smallest.read(), smallest.done) end
     local scores = sort_scores(matches)
-    local order = {}
-    for i = 1, #matches do order[i] = i end
-    table.sort(order, function(x, y) return before(scores[x], matches[x], scores[y], matches[y]) end)
-    for i = offset + 1, math.min(#order, offset + size) do page[#page + 1] = matches[order[i]] end
+    local function later(x, y) return before(scores[y], matches[y], scores[x], matches[x]) end
+    local heap, k = {}, math.min(#matches, offset + size)
+    for i = 1, #matches do
+      local pos
+      if #heap < k then
+        heap[#heap + 1] = i
+        pos = #heap
+        while pos > 1 and later(heap[pos], heap[math.floor(pos / 2)]) do
+          local up = math.floor(pos / 2)
+          heap[pos], heap[up] = heap[up], heap[pos]
+          pos = up
+        end
+      elseif later(heap[1], i) then
+        heap[1], pos = i, 1
+        while true do
+          local l, r, top = 2 * pos, 2 * pos + 1, pos
+          if l <= k and later(heap[l], heap[top]) then top = l end
+          if r <= k and later(heap[r], heap[top]) then top = r end
+          if top == pos then break end
+          heap[pos], heap[top] = heap[top], heap[pos]
+          pos = top
+        end
+      end
+    end
+    table.sort(heap, function(x, y) return before(scores[x], matches[x], scores[y], matches[y]) end)
+    local page = {total}
+    for i = offset + 1, #heap do page[#page + 1] = matches[heap[i]] end
     return page
   end
+
+  -- walk it, or pick from the matches when they are few and the walk would be long (also when the walk
+  -- turns out longer than picking would have cost: the matches are not spread evenly)
+  local walk_cost = math.min(walk_len, (offset + size) * walk_len / total)
+  local pick_cost = 3 * total + (matches and 0 or (smallest and smallest.size) or math.huge)
+  if smallest and (strategy == 'pick' or (strategy == 'auto' and walk_cost > pick_cost)) then return pick() end
+  local page = {total}
 
   local checked = not covers(walk_done)
   local skip = checked and offset or 0  -- matches still to skip before the page
@@ -483,14 +514,22 @@ local function page_of()
     pull = ranks(sets[best], s_lo[best], s_hi[best], jump)
   elseif sort_by == 'startedAt' then
     pull = ranks(START, d_lo, d_hi, jump)
-  elseif sort_by == 'endedAt' then
-    pull = ranks(ENDED, 0, redis.call('ZCARD', ENDED) - 1, jump)
+  elseif sort_by == 'endedAt' then  -- the open ones are the last ranks (+inf)
+    local n_ended, n_ranked = redis.call('ZCARD', DUR), redis.call('ZCARD', ENDED)
+    local lo, hi = 0, n_ranked - 1
+    if lifecycle == 'ended' then hi = n_ended - 1 elseif lifecycle == 'open' then lo = n_ended end
+    pull = ranks(ENDED, lo, hi, jump)
   else
     pull = durations(jump, jump + chunk)
   end
+  local walked = 0
   while #page - 1 < size do
+    if smallest and ((strategy == 'auto' and walked > walk_cost + pick_cost) or (strategy == 'switch' and walked > 0)) then
+      return pick()
+    end
     local ids = pull(chunk)
     if #ids == 0 then break end
+    walked = walked + #ids
     if checked then ids = keep(ids, walk_done) end
     for _, id in ipairs(ids) do
       if skip > 0 then
@@ -512,8 +551,8 @@ return page
 
 
 # Ids read or checked per step; how a page is found: "auto" (cheaper of walking the sort index and sorting the
-# matches), "walk" or "pick" (these two also always use the day bitmaps when they can). Tests set small steps
-# and each strategy to cover every path of the script.
+# matches), "walk", "pick" or "switch" (walk one step, then pick) (these three also always use the day bitmaps
+# when they can). Tests set small steps and each strategy to cover every path of the script.
 CHUNK = 1000
 STRATEGY = "auto"
 
@@ -554,6 +593,7 @@ def script_args(
         CHUNK,
         STRATEGY,
         day_prefix,
+        "" if filters.status is None else "open" if filters.status == "in_progress" else "ended",
     ]
 
 
