@@ -52,7 +52,10 @@ QUERIES = {
     "date range": "?dateFrom=2025-06-02&dateTo=2025-06-05",
     "sortBy=durationSeconds": "?sortBy=durationSeconds",
     "minDuration=300": "?minDuration=300",
-    # beyond the list: the other sort, two kinds of filter at once, a deep page of a rare selection
+}
+# Beyond the list: the other sort, a deep page of a rare selection, filters combined with dates or
+# minDuration (a value with minDuration is read value by value: O(conversations having the value)).
+MORE_QUERIES = {
     "sortBy=endedAt asc": "?sortBy=endedAt&sortOrder=asc",
     "phone+minDuration=600": "?channel=phone&minDuration=600",
     "agent+tags page 30": "?agentId=agt_7&tags=vip,sales&page=30",
@@ -124,7 +127,7 @@ async def measure(store: ConversationStore, seconds: float, n: int) -> list[Figu
     headers = {"Authorization": f"Bearer {key}"}
     figures: list[Figures] = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-        for label, query in QUERIES.items():
+        for label, query in (QUERIES | MORE_QUERIES).items():
             first = await client.get("/api/v1/conversations" + query, headers=headers)
             first.raise_for_status()
             times: list[float] = []
@@ -143,10 +146,12 @@ async def measure(store: ConversationStore, seconds: float, n: int) -> list[Figu
 
 
 def print_worst(store: str, n: int, figures: list[Figures]) -> None:
-    p50 = max(figures, key=lambda f: f.p50)
-    p99 = max(figures, key=lambda f: f.p99)
-    print(f"{store} store, {n} conversations, {len(figures)} queries: worst p50 {p50.p50 * 1000:.2f} ms ({p50.label}), "
-          f"worst p99 {p99.p99 * 1000:.2f} ms ({p99.label})", flush=True)
+    for title, labels in (("the issue's", QUERIES), ("more", MORE_QUERIES)):
+        chosen = [f for f in figures if f.label in labels]
+        p50 = max(chosen, key=lambda f: f.p50)
+        p99 = max(chosen, key=lambda f: f.p99)
+        print(f"{store} store, {n} conversations, {title} {len(chosen)} queries: worst p50 {p50.p50 * 1000:.2f} ms "
+              f"({p50.label}), worst p99 {p99.p99 * 1000:.2f} ms ({p99.label})", flush=True)
 
 
 @contextmanager
