@@ -33,6 +33,9 @@ def test_a_burst_is_delivered_in_order_and_the_reader_stays_live(redis_url: str)
         await broker.start()
         raw = redis.asyncio.Redis.from_url(redis_url)
         try:
+            handled: list[Any] = []
+            handle = broker.reader._handle
+            broker.reader._handle = lambda reply: (handled.append(reply), handle(reply))  # type: ignore[method-assign]
             listener = Frames()
             subscription = broker.subscribe_conversation("c1", listener)
             await subscription.ready()
@@ -44,6 +47,8 @@ def test_a_burst_is_delivered_in_order_and_the_reader_stays_live(redis_url: str)
                 await pipe.execute()
             await eventually(lambda: len(listener.frames) >= 3000, 10, "3000 frames")
             assert listener.frames == list(range(3000))
+            assert all(isinstance(reply, list) for reply in handled)  # no "not enough data" sentinel handled as a reply
+            assert len(handled) < 3100  # 3000 messages, the subscribe confirmations and a few heartbeats
             late = Frames()
             second = broker.subscribe_conversation("c2", late)  # a subscription right after the burst still goes out
             await second.ready()

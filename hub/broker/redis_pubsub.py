@@ -26,6 +26,11 @@ from hub.broker import codec
 from hub.broker.base import BROKER_OUTAGE, BrokerUnavailable, Keys
 from hub.broker.local import LocalListeners
 
+try:
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover - another redis-py layout: the isinstance check below still ends the drain
+    _NOT_ENOUGH_DATA = object()
+
 log = logging.getLogger("hub.broker")
 
 READ_POLL = 0.05  # seconds a read waits before the reader sends (un)subscriptions and checks the heartbeat
@@ -185,7 +190,11 @@ class PubSubReader:
             return
         for _ in range(DRAIN_MAX):
             reply = gets()
-            if reply is False:
+            if not isinstance(reply, list):
+                # redis-py makes hiredis answer "no complete reply yet" with its own sentinel (not False); pub/sub
+                # replies are arrays, so anything else ends the drain (and the next read returns it, if real).
+                if reply is not False and reply is not _NOT_ENOUGH_DATA:
+                    self._handle(reply)
                 return
             self._handle(reply)
 
