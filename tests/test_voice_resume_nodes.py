@@ -94,6 +94,16 @@ async def check_rest(base: str, redis_url: str, conversation_id: str, status: st
     return conversation
 
 
+async def pipeline_turn(redis_url: str, conversation_id: str, text: str) -> None:
+    from hub.publisher import Publisher, connect
+
+    broker = await connect(redis_url)
+    try:
+        await Publisher(broker, conversation_id).send_transcript("agent", text, is_final=True, start_time=9, end_time=10)
+    finally:
+        await broker.close()
+
+
 async def agent_bytes(redis_url: str, conversation_id: str) -> int:
     """Agent audio published so far (the audiolog holds the whole of these short calls)."""
     from hub.publisher import connect
@@ -182,10 +192,12 @@ def test_sigkill_a_caller_back_in_time_resumes_and_a_lost_one_is_abandoned(redis
         lost = await VoiceCaller.connect(a.base, tok, agent_id="agt_echo", metadata=SCRIPT)
         again: VoiceCaller | None = None
         try:
-            await exchange(back, "first words")
+            await asyncio.gather(exchange(back, "first words"), exchange(lost, "first words"))
             await back.request_reconnection()
             a.signal(signal.SIGKILL)
             await asyncio.to_thread(a.wait, 10)
+            # the pipeline goes on while no node owns the sessions: the sweep (or the resume) stores this turn
+            await pipeline_turn(redis_url, lost.conversation_id, "said while no node listened")
             await wait_for(back.hub.closed.wait(), 10)
             again = await VoiceCaller.connect(b.base, tok, agent_id="agt_echo", session_id=back.session_id)
             assert again.session["resumed"] is True and again.conversation_id == back.conversation_id
@@ -193,8 +205,9 @@ def test_sigkill_a_caller_back_in_time_resumes_and_a_lost_one_is_abandoned(redis
             await again.end("user_ended")
             await check_rest(b.base, redis_url, back.conversation_id, "completed")
             # nobody resumes `lost`: once A's lease lapsed (and its grace), B's sweep ends it
-            conversation = await check_rest(b.base, redis_url, lost.conversation_id, "abandoned")
-            assert conversation["status"] == "abandoned"
+            await check_rest(b.base, redis_url, lost.conversation_id, "abandoned")
+            turns = (await rest(b.base, lost.conversation_id + "/transcript")).json()["turns"]
+            assert [t["text"] for t in turns][-1] == "said while no node listened" and len(turns) == 3
         finally:
             for caller in (back, lost, again):
                 if caller is not None:
