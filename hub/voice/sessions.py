@@ -165,8 +165,7 @@ class SessionKeeper:
             session.started = time.monotonic() - _elapsed(conversation)
             session.held_frames = []  # live frames wait until the audiolog was read
             services.sessions[session_id] = session
-            await session.feed.ready()
-            await session.control_ready()
+            await asyncio.gather(session.feed.ready(), session.control_ready())
             session.registered = True
             await services.broker.publish_control(conversation_id, {
                 "type": TAKEOVER, "conversationId": conversation_id, "sessionId": session_id, "node": self.node_id})
