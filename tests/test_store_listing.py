@@ -208,6 +208,14 @@ TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
     {"agent_id": "agt_0", "tags": ("c",), "date_from": T0 + timedelta(days=1, hours=2), "date_to": T0 + timedelta(days=3)},
     {"agent_id": "agt_1", "channel": "sms", "date_from": datetime(2030, 1, 1, tzinfo=UTC)},
     {"agent_id": "agt_1", "channel": "sms", "date_from": T0 + timedelta(days=2), "min_duration": 5},
+    # values and minDuration: on a bucket bound, cutting a bucket, in the top buckets, not whole, only open ones
+    {"channel": "sms", "min_duration": 3600},
+    {"agent_id": "agt_0", "min_duration": 4000},
+    {"agent_id": "agt_0", "tags": ("b",), "min_duration": 50},
+    {"channel": "phone", "min_duration": 0.5},
+    {"status": "completed", "channel": "webrtc", "min_duration": 99},
+    {"status": "in_progress", "min_duration": 100},
+    {"tags": ("a",), "min_duration": 10**7},
 ]
 
 

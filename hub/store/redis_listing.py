@@ -27,6 +27,7 @@ ordered by id. Ties are broken by id in the direction of the sort, exactly as th
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -40,7 +41,7 @@ from hub.store.timefmt import to_ms
 # ARGV: 1 sort field, 2 '1' desc, 3 offset, 4 size, 5 dateFrom ms or '', 6 dateTo ms or '',
 #       7 minDuration seconds or '', 8 least ms lasting minDuration, 9 now ms, 10 open score floor for minDuration,
 #       11 -now (open conversations scored at or below it have lasted 0 s), 12 ids per step, 13 strategy,
-#       14 prefix of the per-day bitmaps (startedAt's UTC day number, epoch ms // 86400000, appended),
+#       14 prefix of the tenant's bitmaps (per day, per duration bucket, open),
 #       15 'ended' / 'open' / '': a status filter admits only ended (or only open) conversations
 LIST_PAGE = r"""
 local START, ENDED, DUR, OPEN, SCRATCH, SLOT_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -62,7 +63,9 @@ local min_s, min_n = ARGV[7], tonumber(ARGV[7])
 local least, now = tonumber(ARGV[8]), tonumber(ARGV[9])
 local open_floor, neg_now = ARGV[10], ARGV[11]
 local CHUNK, strategy = tonumber(ARGV[12]), ARGV[13]
-local DAYS = ARGV[14]  -- prefix of the bitmaps of the conversations started on a UTC day (day number appended)
+local BITS = ARGV[14]  -- prefix of the tenant's bitmaps: day:{n}, dur:{lower bound}, open
+local DAYS, SCRATCH_M = BITS .. 'day:', SCRATCH .. ':m'
+local LADDER = {@LADDER@}  -- lower bounds (seconds) of the duration buckets of ended conversations
 local lifecycle = ARGV[15]  -- 'ended' or 'open' when the status filter admits only ended or only open ones
 local DAY, MAX_DAYS = 86400000, 1000
 local function fmt(n) return string.format('%d', n) end
@@ -436,9 +439,48 @@ local function page_of()
       return ids
     end}
   end
-  local smallest = nil
+  local reader = nil  -- the smallest source that can be read
   for _, source in ipairs(sources) do
-    if smallest == nil or source.size < smallest.size then smallest = source end
+    if reader == nil or source.size < reader.size then reader = source end
+  end
+
+  -- filter values and minDuration (no date range): counted with bitmaps, not read. Ended conversations sit
+  -- in the bitmap of their duration's bucket: the buckets from minDuration up are ORed, ANDed with the
+  -- values' bitmaps, and the bucket minDuration cuts is read from the duration index and checked; open ones:
+  -- the AND of the values with the open bitmap, less those not lasting long enough yet (read from the open
+  -- index). Not when the reads would be longer than reading the smallest source.
+  local function min_bits_source()
+    local upper, cut = nil, min_n > 0
+    for _, b in ipairs(LADDER) do
+      if b == min_n then cut = false end
+      if upper == nil and b > min_n then upper = b end
+    end
+    local cut_hi = upper and ('(' .. fmt(upper)) or '+inf'
+    local cut_n, early_n = 0, 0
+    if cut then cut_n = redis.call('ZCOUNT', DUR, min_s, cut_hi) end
+    if least > 0 then early_n = redis.call('ZCOUNT', OPEN, '-inf', '(' .. open_floor) end
+    if strategy == 'auto' and reader and cut_n + early_n > reader.size then return nil end
+    local full = {}
+    for _, b in ipairs(LADDER) do if b >= min_n then full[#full + 1] = BITS .. 'dur:' .. fmt(b) end end
+    local count = 0
+    if #full > 0 then
+      redis.call('BITOP', 'OR', SCRATCH_M, unpack(full))
+      redis.call('BITOP', 'AND', SCRATCH_M, SCRATCH_M, unpack(bitmaps))
+      count = redis.call('BITCOUNT', SCRATCH_M)
+    end
+    redis.call('BITOP', 'AND', SCRATCH_M, BITS .. 'open', unpack(bitmaps))
+    count = count + redis.call('BITCOUNT', SCRATCH_M)
+    local sets_only = {D = true, M = true}
+    if cut_n > 0 then count = count + #keep_all(redis.call('ZRANGE', DUR, min_s, cut_hi, 'BYSCORE'), sets_only) end
+    if early_n > 0 then
+      count = count - #keep_all(redis.call('ZRANGE', OPEN, '-inf', '(' .. open_floor, 'BYSCORE'), sets_only)
+    end
+    return {size = count, done = {S_all = true, M = true}}
+  end
+  local smallest = reader
+  if has_min and n_sets > 0 and not has_date then
+    local counted = min_bits_source()
+    if counted and (smallest == nil or counted.size <= smallest.size) then smallest = counted end
   end
 
   -- the total: a source's size when it alone is the whole selection, else the smallest source read and checked
@@ -448,7 +490,7 @@ local function page_of()
   elseif covers(smallest.done) then
     total = smallest.size
   else
-    matches = keep_all(smallest.read(), smallest.done)
+    matches = keep_all(reader.read(), reader.done)
     total = #matches
   end
   if total == 0 or offset >= total then return {total} end
@@ -466,7 +508,7 @@ local function page_of()
 
   -- the page from the matches: the first offset + size of them kept in a heap (the root comes last), sorted
   local function pick()
-    if not matches then matches = keep_all(smallest.read(), smallest.done) end
+    if not matches then matches = keep_all(reader.read(), reader.done) end
     local scores = sort_scores(matches)
     local function later(x, y) return before(scores[y], matches[y], scores[x], matches[x]) end
     local heap, k = {}, math.min(#matches, offset + size)
@@ -501,8 +543,8 @@ local function page_of()
   -- walk it, or pick from the matches when they are few and the walk would be long (also when the walk
   -- turns out longer than picking would have cost: the matches are not spread evenly)
   local walk_cost = math.min(walk_len, (offset + size) * walk_len / total)
-  local pick_cost = 3 * total + (matches and 0 or (smallest and smallest.size) or math.huge)
-  if smallest and (strategy == 'pick' or (strategy == 'auto' and walk_cost > pick_cost)) then return pick() end
+  local pick_cost = 3 * total + (matches and 0 or (reader and reader.size) or math.huge)
+  if reader and (strategy == 'pick' or (strategy == 'auto' and walk_cost > pick_cost)) then return pick() end
   local page = {total}
 
   local checked = not covers(walk_done)
@@ -524,7 +566,7 @@ local function page_of()
   end
   local walked = 0
   while #page - 1 < size do
-    if smallest and ((strategy == 'auto' and walked > walk_cost + pick_cost) or (strategy == 'switch' and walked > 0)) then
+    if reader and ((strategy == 'auto' and walked > walk_cost + pick_cost) or (strategy == 'switch' and walked > 0)) then
       return pick()
     end
     local ids = pull(chunk)
@@ -546,6 +588,7 @@ end
 
 local page = page_of()
 if n_sets > 1 then redis.call('DEL', SCRATCH) end
+if n_sets > 0 and has_min then redis.call('DEL', SCRATCH_M) end
 return page
 """
 
@@ -572,10 +615,20 @@ def least_ms(min_duration: float) -> int:
 
 
 DAY_MS = 86_400_000
+# Lower bounds (seconds) of the buckets an ended conversation's duration falls in (its bitmap `dur:{bound}`).
+DURATION_LADDER = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 90, 120, 150, 180, 240, 300, 360, 420,
+                   480, 600, 720, 900, 1200, 1500, 1800, 2400, 3000, 3600, 4500, 5400, 7200, 10800, 14400, 21600, 28800,
+                   43200, 86400, 172800, 604800)
+LIST_PAGE = LIST_PAGE.replace("@LADDER@", ", ".join(map(str, DURATION_LADDER)))
+
+
+def duration_bucket(seconds: float) -> int:
+    """The lower bound of the ladder's bucket holding a duration (>= 0)."""
+    return DURATION_LADDER[max(0, bisect.bisect_right(DURATION_LADDER, seconds) - 1)]
 
 
 def script_args(
-    filters: m.ConversationFilter, offset: int, size: int, sort_by: str, desc: bool, now_ms: int, day_prefix: str
+    filters: m.ConversationFilter, offset: int, size: int, sort_by: str, desc: bool, now_ms: int, bits_prefix: str
 ) -> list[str | int]:
     least = 0 if filters.min_duration is None else least_ms(filters.min_duration)
     return [
@@ -592,7 +645,7 @@ def script_args(
         str(-now_ms),
         CHUNK,
         STRATEGY,
-        day_prefix,
+        bits_prefix,
         "" if filters.status is None else "open" if filters.status == "in_progress" else "ended",
     ]
 

@@ -10,6 +10,8 @@ Keys (prefix `voicehub` by default), all under `<prefix>:store:`:
                                       a sorted set of the conversations having it, by startedAt epoch ms
   t:{tenant}:bits:{field}:{value}     the same selections as bitmaps over slots (ANDed and counted at once)
   t:{tenant}:bits:day:{n}             bitmap of the conversations started on UTC day n (epoch ms // 86400000)
+  t:{tenant}:bits:dur:{bound}, :open  bitmaps of the ended conversations by duration bucket (DURATION_LADDER)
+                                      and of the conversations in progress
   t:{tenant}:slot:next, :slot:ids     a conversation's slot (a number per tenant, kept in the record as
                                       `slot`, never reused) and the hash slot -> id
 The indices change in the same MULTI as the record. Listing is one Lua script (hub/store/redis_listing.py)
@@ -35,7 +37,7 @@ from redis.exceptions import WatchError
 
 from hub.store import models as m
 from hub.store.base import ConversationExists, ConversationStore
-from hub.store.redis_listing import DAY_MS, PageScript, filter_values, script_args
+from hub.store.redis_listing import DAY_MS, PageScript, duration_bucket, filter_values, script_args
 from hub.store.timefmt import utcnow
 
 log = logging.getLogger("hub.store")
@@ -80,6 +82,14 @@ class RedisConversationStore(ConversationStore):
         names.update(f"tag:{tag}" for tag in record["tags"])
         return names
 
+    @staticmethod
+    def _lifecycle_bits(record: m.Record | None) -> set[str]:
+        if record is None:
+            return set()
+        if record["endedAtMs"] is None:
+            return {"open"}
+        return {f"dur:{duration_bucket(m.duration_seconds(record, record['endedAtMs']))}"}
+
     def _write_indices(self, pipe: Pipeline, old: m.Record | None, new: m.Record | None) -> None:
         record = new or old
         assert record is not None
@@ -93,6 +103,12 @@ class RedisConversationStore(ConversationStore):
         for name in new_names - old_names:
             pipe.zadd(self._with(tenant, name), {conv_id: record["startedAtMs"]})  # startedAtMs never changes
             if slot is not None:
+                pipe.setbit(self._bits(tenant, name), slot, 1)
+        if slot is not None:
+            old_bits, new_bits = self._lifecycle_bits(old), self._lifecycle_bits(new)
+            for name in old_bits - new_bits:
+                pipe.setbit(self._bits(tenant, name), slot, 0)
+            for name in new_bits - old_bits:
                 pipe.setbit(self._bits(tenant, name), slot, 1)
         day = self._bits(tenant, f"day:{record['startedAtMs'] // DAY_MS}")  # startedAtMs never changes
         if old is None and slot is not None:
@@ -246,7 +262,7 @@ class RedisConversationStore(ConversationStore):
         names = [f"{name}:{value}" for name, value in filter_values(filters)]
         keys = [self._idx(tenant_id, name) for name in _ORDERS] + [self._bits(tenant_id, "tmp"), self._slot(tenant_id, "ids")]
         keys += [self._with(tenant_id, name) for name in names] + [self._bits(tenant_id, name) for name in names]
-        args = script_args(filters, offset, size, sort_by, desc, self._now_ms(), self._bits(tenant_id, "day:"))
+        args = script_args(filters, offset, size, sort_by, desc, self._now_ms(), self._bits(tenant_id, ""))
         return await self._list_page(keys, args)
 
     def _legacy_status_sets(self, tenant_id: str) -> list[str]:
