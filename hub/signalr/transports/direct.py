@@ -22,8 +22,6 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-from websockets.protocol import State as WsState
-
 from hub.signalr.context import State
 from hub.signalr.outbound import join_payloads
 
@@ -38,6 +36,7 @@ log = logging.getLogger("hub.signalr")
 _SHORT = struct.Struct("!BB")
 _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
+_CLOSED = State.CLOSED
 TEXT = 0x81  # FIN + text
 BINARY = 0x82  # FIN + binary
 
@@ -181,36 +180,48 @@ class DirectWriter:
 
     def _writable(self) -> bool:
         protocol = self.protocol
+        conn = protocol.conn  # open: neither side has sent a close frame (cheaper than its `state` property)
         return (protocol.writable.is_set() and not protocol.close_sent and not self.transport.is_closing()
-                and protocol.conn.state is WsState.OPEN)
+                and conn.close_sent is None and conn.close_rcvd is None)
 
     def flush(self) -> None:
         connection = self.connection
-        queue = connection.queue
-        if not self.attached or connection.state is State.CLOSED:
+        if not self.attached or connection.state is _CLOSED:
             return
+        queue = connection.queue
         if self.busy or not self._writable():
             queue.fast_open = False
             queue.wake()
             return
-        write = self.transport.writelines
-        fast = queue.take_fast()
+        fast = queue.fast
         if fast:
-            write(_framed(join_payloads(fast)))
-            self.flusher.writes += 1
-            connection.last_sent = self.flusher.now()
+            queue.fast = []
+            self.transport.writelines(_framed(fast[0] if len(fast) == 1 else join_payloads(fast)))
+            flusher = self.flusher
+            flusher.writes += 1
+            connection.last_sent = flusher.now()
             connection.manager.metrics_frames_out += len(fast)
+        if queue._entries or connection._resume is not None:  # frames that took the queue (see the writer task)
+            self._flush_queue()
+        elif fast is not None:
+            queue.fast_open = self.protocol.writable.is_set()
+        if connection.closing:
+            queue.wake()  # the writer task sees the queue empty and ends the transport
+
+    def _flush_queue(self) -> None:
+        connection = self.connection
+        queue = connection.queue
         writable = self.protocol.writable
         while len(queue) and writable.is_set():
             payload = connection.take_write()
             if payload is None:
                 break
-            write(_framed(payload))
+            self.transport.writelines(_framed(payload))
             self.flusher.writes += 1
         if queue.fast is not None:
             queue.fast_open = writable.is_set()
-        if len(queue) or connection.closing:
-            queue.wake()  # over the high-water mark: the writer task waits for the drain; closing: it ends
+        if len(queue):
+            queue.wake()  # over the high-water mark: the writer task waits for the drain
 
 
 _last_text: tuple[str, bytes] = ("", b"")
