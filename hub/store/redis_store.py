@@ -37,6 +37,7 @@ from redis.exceptions import WatchError
 
 from hub.store import models as m
 from hub.store.base import ConversationExists, ConversationStore
+from hub.store.redis_batch import IndexWriter, NewRecordsBatch
 from hub.store.redis_listing import DAY_MS, PageScript, duration_bucket, filter_values, script_args
 from hub.store.timefmt import utcnow
 
@@ -90,7 +91,7 @@ class RedisConversationStore(ConversationStore):
             return {"open"}
         return {f"dur:{duration_bucket(m.duration_seconds(record, record['endedAtMs']))}"}
 
-    def _write_indices(self, pipe: Pipeline, old: m.Record | None, new: m.Record | None) -> None:
+    def _write_indices(self, pipe: IndexWriter, old: m.Record | None, new: m.Record | None) -> None:
         record = new or old
         assert record is not None
         tenant, conv_id, slot = record["tenantId"], record["id"], record.get("slot")
@@ -182,7 +183,8 @@ class RedisConversationStore(ConversationStore):
             await pipe.execute()
 
     async def insert_records(self, records: Iterable[m.Record], *, batch: int = 500) -> None:
-        """Store whole records (an import, a benchmark) with `_insert`'s keys and indices, `batch` per round trip.
+        """Store whole records (an import, a benchmark) with `_insert`'s keys and indices, `batch` per MULTI
+        (the writes of `_write_indices` gathered per key: redis_batch.NewRecordsBatch).
 
         A record whose id is taken is not written; ConversationExists names the first one, after the rest of
         its batch is stored (earlier batches stay stored too)."""
@@ -199,15 +201,17 @@ class RedisConversationStore(ConversationStore):
                 for tenant, count in tenants.items():
                     pipe.incrby(self._slot(tenant, "next"), count)
                 next_slot = {tenant: top - tenants[tenant] for tenant, top in zip(tenants, await pipe.execute(), strict=True)}
+            writes = NewRecordsBatch()
+            for record, ok in zip(part, claimed, strict=True):
+                if not ok:
+                    taken.append(record["id"])
+                    continue
+                stored = {**record, "slot": next_slot[record["tenantId"]]}
+                next_slot[record["tenantId"]] += 1
+                writes.set(self._conv(record["tenantId"], record["id"]), orjson.dumps(stored))
+                self._write_indices(writes, None, stored)
             async with self._redis.pipeline(transaction=True) as pipe:
-                for record, ok in zip(part, claimed, strict=True):
-                    if not ok:
-                        taken.append(record["id"])
-                        continue
-                    stored = {**record, "slot": next_slot[record["tenantId"]]}
-                    next_slot[record["tenantId"]] += 1
-                    pipe.set(self._conv(record["tenantId"], record["id"]), orjson.dumps(stored))
-                    self._write_indices(pipe, None, stored)
+                writes.flush(pipe)
                 await pipe.execute()
         if taken:
             raise ConversationExists(taken[0])
