@@ -59,6 +59,7 @@ MORE_QUERIES = {
     "sortBy=endedAt asc": "?sortBy=endedAt&sortOrder=asc",
     "phone+minDuration=600": "?channel=phone&minDuration=600",
     "agent+tags page 30": "?agentId=agt_7&tags=vip,sales&page=30",
+    "duration page 500 of 100": "?sortBy=durationSeconds&page=500&pageSize=100",
     "phone+June": "?channel=phone&dateFrom=2025-06-01&dateTo=2025-06-30",
     "completed+phone+June": "?status=completed&channel=phone&dateFrom=2025-06-01&dateTo=2025-06-30",
 }

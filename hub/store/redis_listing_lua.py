@@ -227,37 +227,84 @@ end
 
 local function count_below(key, bound) return redis.call('ZCOUNT', key, '-inf', '(' .. bound) end
 
--- the duration order (ended ones from the index, open ones by how long they have lasted so far),
--- from minDuration up when it applies, skipping `pos` (only when nothing else filters); `want`: how many
--- the first read is likely to need
+-- the duration order (ended ones from the index, open ones by how long they have lasted so far), from
+-- minDuration up when it applies, from position `pos` (only when nothing else filters: found by a binary
+-- search of how many of the first `pos` are ended ones); `want`: how many the first read is likely to need
 local function durations(pos, want)
   local n_dur, n_open = redis.call('ZCARD', DUR), redis.call('ZCARD', OPEN)
-  local ended_lo = has_min and count_below(DUR, min_s) or 0
-  local ended = mapped(ranks(DUR, ended_lo, n_dur - 1, 0), tonumber)
-  local open
+  -- ended: forward ranks [e_lo, e_hi] of the duration index; open: forward ranks [o_lo, n_open - 1] of the
+  -- open index, and (without minDuration) those that have lasted 0 s, by id, first ascending, last descending
+  local e_lo, e_hi = has_min and count_below(DUR, min_s) or 0, n_dur - 1
+  local zero_ids, o_lo = {}, 0
   if has_min and least > 0 then
-    open = mapped(ranks(OPEN, count_below(OPEN, open_floor), n_open - 1, 0), function(s) return live_seconds(tonumber(s)) end)
+    o_lo = count_below(OPEN, open_floor)
   else
-    local zero = redis.call('ZCOUNT', OPEN, '-inf', neg_now)
-    local zero_ids = zero > 0 and redis.call('ZRANGE', OPEN, 0, zero - 1) or {}
+    o_lo = redis.call('ZCOUNT', OPEN, '-inf', neg_now)
+    if o_lo > 0 then zero_ids = redis.call('ZRANGE', OPEN, 0, o_lo - 1) end
     table.sort(zero_ids, desc and id_gt or id_lt)
-    local zeros = {}
-    for i = 1, #zero_ids do zeros[i] = 0 end
-    local lasting = mapped(ranks(OPEN, zero, n_open - 1, 0), function(s) return live_seconds(tonumber(s)) end)
-    if desc then open = concat(lasting, list_pull(zero_ids, zeros)) else open = concat(list_pull(zero_ids, zeros), lasting) end
   end
-  if lifecycle == 'ended' then open = list_pull({}, {}) end
-  if lifecycle == 'open' then ended = list_pull({}, {}) end
-  local pull = merge(ended, open, math.max(16, math.min(CHUNK, want)))
-  if pos > 0 then
-    local left = pos
-    while left > 0 do
-      local ids = pull(math.min(left, CHUNK))
-      if #ids == 0 then break end
-      left = left - #ids
+  local n_e, n_lasting = math.max(0, e_hi - e_lo + 1), math.max(0, n_open - o_lo)
+  if lifecycle == 'open' then n_e = 0 end
+  if lifecycle == 'ended' then n_lasting, zero_ids = 0, {} end
+  local n_zero = #zero_ids
+
+  local function at_rank(key, rank)
+    local got = redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')
+    return got[1], tonumber(got[2])
+  end
+  local function ended_at(i)  -- (id, seconds) at position i (from 0) of the ended ones, in the walk direction
+    if desc then return at_rank(DUR, e_hi - i) end
+    return at_rank(DUR, e_lo + i)
+  end
+  local function open_at(j)
+    if desc then
+      if j < n_lasting then
+        local id, s = at_rank(OPEN, n_open - 1 - j)
+        return id, live_seconds(s)
+      end
+      return zero_ids[j - n_lasting + 1], 0
     end
+    if j < n_zero then return zero_ids[j + 1], 0 end
+    local id, s = at_rank(OPEN, o_lo + j - n_zero)
+    return id, live_seconds(s)
   end
-  return pull
+  local e_pos = 0
+  if pos > 0 then
+    local lo, hi = math.max(0, pos - n_lasting - n_zero), math.min(pos, n_e)
+    while lo < hi do  -- the fewest ended ones among the first pos: ended[i] comes after open[pos - i - 1]
+      local i = math.floor((lo + hi) / 2)
+      local ei, es = ended_at(i)
+      local oi, os = open_at(pos - i - 1)
+      if before(es, ei, os, oi) then lo = i + 1 else hi = i end
+    end
+    e_pos = lo
+  end
+  local o_pos = pos - e_pos
+
+  local function zeros_from(k)
+    local ids, scores = {}, {}
+    for x = k + 1, n_zero do
+      ids[#ids + 1], scores[#scores + 1] = zero_ids[x], 0
+    end
+    return list_pull(ids, scores)
+  end
+  local function lasting_from(k)
+    if n_lasting == 0 then return list_pull({}, {}) end
+    return mapped(ranks(OPEN, o_lo, n_open - 1, k), function(s) return live_seconds(tonumber(s)) end)
+  end
+  local ended = list_pull({}, {})
+  if n_e > 0 then ended = mapped(ranks(DUR, e_lo, e_hi, e_pos), tonumber) end
+  local open
+  if desc and o_pos < n_lasting then
+    open = concat(lasting_from(o_pos), zeros_from(0))
+  elseif desc then
+    open = zeros_from(o_pos - n_lasting)
+  elseif o_pos < n_zero then
+    open = concat(zeros_from(o_pos), lasting_from(0))
+  else
+    open = lasting_from(o_pos - n_zero)
+  end
+  return merge(ended, open, math.max(16, math.min(CHUNK, want)))
 end
 
 local function sort_scores(ids)
