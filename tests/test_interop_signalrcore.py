@@ -5,6 +5,7 @@ and over long polling (whose first POST, the handshake, comes before the first p
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,18 +58,19 @@ class Session:
 
     def invoke(self, target: str, arguments: list[Any] | Subject) -> Call:
         call = Call()
+        # registered before sending: the answer arrives on signalrcore's reader thread, possibly before invoke returns
+        invocation_id = str(uuid.uuid4())
+        self.calls[invocation_id] = call
 
         def completed(message: Any) -> None:
             call.result = message.result
             call.done.set()
 
         if isinstance(arguments, Subject):
-            result = self.connection.invoke(target, arguments)
-            self.calls[result.invocation_id] = call
             # signalrcore gives no completion callback for uploads; errors still arrive through on_error
+            self.connection.invoke(target, arguments, invocation_id=invocation_id)
             return call
-        result = self.connection.invoke(target, arguments, on_invocation=completed)
-        self.calls[result.invocation_id] = call
+        self.connection.invoke(target, arguments, on_invocation=completed, invocation_id=invocation_id)
         return call
 
     def stream(self, target: str, arguments: list[Any]) -> list[Any]:
