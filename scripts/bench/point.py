@@ -142,7 +142,10 @@ async def run_point(target: Target, conversations: int, subscribers: int, *, dur
     result.client_cpu = (ccpu1 - ccpu0) / wall * 100
     result.machine_cpu = (busy1 - busy0) / wall * 100
     result.publisher_late_p99_ms = float(published["late_p99_ms"])
-    result.extra = {"samples": hist.n, "expected": expected, "received": received}
+    errors = sum(c.get("errors", 0) for c in counts.values())
+    result.extra = {"samples": hist.n, "expected": expected, "received": received, "publish_errors": errors}
+    if errors:
+        result.error = f"the publisher could not publish {errors} messages (Redis)"
     return result
 
 

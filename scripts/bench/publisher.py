@@ -38,9 +38,13 @@ async def senders(config: dict[str, Any]) -> tuple[list[tuple[Send, Send]], Call
 
 
 async def _hub_senders(config: dict[str, Any]) -> tuple[list[tuple[Send, Send]], Callable[[], Awaitable[None]]]:
-    from hub.publisher import Publisher, connect
+    from hub.broker.redis_broker import RedisBroker
+    from hub.publisher import Publisher
 
-    broker = await connect(config["redis_url"])
+    # One connection per concurrent conversation (the default pool of 32 would make conversations wait for
+    # each other, and time out, beyond 32 conversations).
+    broker = RedisBroker(config["redis_url"], max_connections=len(config["conversations"]) + 8)
+    await broker.start()
     out: list[tuple[Send, Send]] = []
     for cid in config["conversations"]:
         publisher = Publisher(broker, cid)
@@ -81,7 +85,7 @@ def _socketio_senders(config: dict[str, Any]) -> tuple[list[tuple[Send, Send]], 
 def _redis_senders(config: dict[str, Any]) -> tuple[list[tuple[Send, Send]], Callable[[], Awaitable[None]]]:
     import redis.asyncio as redis
 
-    client = redis.Redis.from_url(config["redis_url"], max_connections=64)
+    client = redis.Redis.from_url(config["redis_url"], max_connections=len(config["conversations"]) + 8)
     out: list[tuple[Send, Send]] = []
     for cid in config["conversations"]:
         frames = [0]
@@ -121,11 +125,17 @@ async def play(audio: Send, turn: Send, offset: float, start: float, duration: f
         if delay > 0:
             await asyncio.sleep(delay)
         late.append(max(0.0, -delay))
-        await audio(now_us())
-        counts["audio"] += 1
+        try:
+            await audio(now_us())
+            counts["audio"] += 1
+        except Exception:
+            counts["errors"] += 1  # not published: not expected by the subscribers either
         if due >= next_turn:
-            await turn(now_us())
-            counts["transcripts"] += 1
+            try:
+                await turn(now_us())
+                counts["transcripts"] += 1
+            except Exception:
+                counts["errors"] += 1
             next_turn += TRANSCRIPT_INTERVAL
         tick += 1
 
@@ -133,7 +143,7 @@ async def play(audio: Send, turn: Send, offset: float, start: float, duration: f
 async def main(config: dict[str, Any]) -> None:
     pairs, close = await senders(config)
     duration = float(config["duration"])
-    counts = {cid: {"audio": 0, "transcripts": 0} for cid in config["conversations"]}
+    counts = {cid: {"audio": 0, "transcripts": 0, "errors": 0} for cid in config["conversations"]}
     late: list[float] = [0.0]
     start = time.monotonic() + 0.05
     print(f"STARTED {now_us()}", flush=True)
