@@ -6,8 +6,11 @@ against one hub process, printing the hub's RSS over time; it stops by itself an
 Load (all on loopback, one client process):
 - first, `--negotiates` negotiates that never connect (they must be reaped after the disconnect timeout);
 - `--callers` live calls speaking in real time (100 ms chunks), kept for the whole run;
-- `--connections` monitor connections kept open, each living 30-90 s then replaced: 80 % WebSocket (JSON or
-  MessagePack) subscribed to one or two live calls, 10 % long polling, 10 % negotiated and abandoned.
+- `--connections` monitor connections kept open, each living 30-90 s then replaced: 70 % WebSocket (JSON or
+  MessagePack) following every live call with SubscribeAll (final turns and lifecycle), 10 % WebSocket subscribed to
+  one live call (turns, partials and AudioLevel 5 times a second), 10 % long polling, 10 % negotiated and abandoned.
+  (Subscribing most connections to calls makes the one client process, not the hub, the bottleneck: every
+  subscription receives AudioLevel 5 times a second.)
 
 Verdict: PASS when every abandoned negotiate was reaped, the hub never dropped below the target connections for long
 and its RSS at the end of the run is within `--growth` MB of its RSS after the warm-up (one lifetime of churn).
@@ -100,9 +103,11 @@ class Soak:
         while not self.stop.is_set():
             life = random.uniform(30, 90)
             kind = random.random()
+            if self.args.only is not None:  # one kind of connection only (to find what costs memory)
+                kind = {"subscribe-all": 0.5, "subscribe-one": 0.75, "long-polling": 0.85, "abandoned": 0.95}[self.args.only]
             try:
                 if kind < 0.8:
-                    await self.websocket(life, msgpack=kind < 0.3)
+                    await self.websocket(life, msgpack=kind < 0.3, subscribe_one=kind >= 0.7)
                 elif kind < 0.9:
                     await self.long_poll(life)
                 else:
@@ -121,13 +126,15 @@ class Soak:
         except TimeoutError:
             pass
 
-    async def websocket(self, life: float, *, msgpack: bool) -> None:
+    async def websocket(self, life: float, *, msgpack: bool, subscribe_one: bool) -> None:
         client = await HubClient.connect(self.hub.base + "/hubs/voice", token=self.token, msgpack=msgpack)
         self.opened += 1
         self.live += 1
         try:
-            for conversation_id in random.sample(self.conversations, k=min(2, len(self.conversations))):
-                await client.invoke("Subscribe", conversation_id, {"partials": random.random() < 0.5})
+            if subscribe_one and self.conversations:
+                await client.invoke("Subscribe", random.choice(self.conversations), {"partials": True})
+            else:
+                await client.invoke("SubscribeAll", {}, {"partials": False})
             await self.sleep(life)
         finally:
             self.live -= 1
@@ -166,7 +173,7 @@ class Soak:
 async def run(args: argparse.Namespace) -> int:
     env = {"VOICEHUB_MAX_CONNECTIONS": str(args.connections + args.negotiates + 1000),
            "VOICEHUB_MAX_CONNECTIONS_PER_TENANT": str(args.connections + args.negotiates + 1000),
-           "VOICEHUB_MAX_SUBSCRIPTIONS_PER_TENANT": str(args.connections * 3)}
+           "VOICEHUB_MAX_SUBSCRIPTIONS_PER_TENANT": str(args.connections * (args.callers + 2) + 1000)}
     with HubProcess(None, "--agent", "echo", "--log-level", "warning", env=env) as hub:
         tok = await token(hub.base)
         soak = Soak(hub, tok, args)
@@ -223,11 +230,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=600.0)
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--negotiates", type=int, default=10_000)
-    parser.add_argument("--callers", type=int, default=10)
+    parser.add_argument("--callers", type=int, default=5)
     parser.add_argument("--ramp", type=float, default=120.0, help="seconds over which the connections first open")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--growth", type=float, default=50.0, help="MB of RSS growth allowed after the warm-up")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", choices=("subscribe-all", "subscribe-one", "long-polling", "abandoned"),
+                        help="every connection of one kind")
     args = parser.parse_args()
     random.seed(args.seed)
     return asyncio.run(run(args))

@@ -81,7 +81,6 @@ class MonitorState:
             feed = self.services.feeds.feed(conversation_id)
             feed.watches[self.connection.connection_id] = watch
             feed.formats_changed()
-            self._presence_changed(conversation_id, add=True)
         return watch
 
     def conversation_over(self, conversation_id: str) -> None:
@@ -124,6 +123,9 @@ class MonitorState:
         conversation = await self.conversation(conversation_id)
         watch = self._watch(conversation_id)
         watch.options = options
+        # Presence counts explicit subscribers only: SubscribeAll watchers (a board of every call) would make each
+        # join a Presence of N watchers to N connections, quadratic traffic that took a node to 3 GB in the soak.
+        self._presence_changed(conversation_id, add=True)
         if conversation.get("status") != "in_progress":
             self.conversation_over(conversation_id)  # a finished call: its snapshot, then the watch goes
         feed = self.services.feeds.feed(conversation_id)
@@ -163,6 +165,7 @@ class MonitorState:
         if watch.idle:
             self._forget(conversation_id)
         else:
+            self._presence_changed(conversation_id, add=False)  # still followed through SubscribeAll
             feed = self.services.feeds.feeds.get(conversation_id)
             if feed is not None:
                 feed.formats_changed()

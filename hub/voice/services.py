@@ -105,14 +105,15 @@ class VoiceServices:
             await feed.ready()
 
     def send_presence(self, conversation_id: str) -> None:
-        """`Presence` to this node's watchers of the conversation (one message, encoded once)."""
+        """`Presence` to this node's explicit subscribers of the conversation (one message, encoded once)."""
         feed = self.feeds.feeds.get(conversation_id)
         if feed is None or not feed.watches:
             return
         message = OutgoingMessage(InvocationMessage("Presence", [{
             "conversationId": conversation_id, "watchers": self.presence.of(conversation_id)}]))
         for watch in feed.watches.values():
-            watch.connection.send_encoded(message)
+            if watch.options is not None:  # not SubscribeAll-only watchers (docs/operations.md)
+                watch.connection.send_encoded(message)
 
     def _on_lifecycle(self, event: dict[str, Any]) -> None:
         for monitor in list(self.monitors):
