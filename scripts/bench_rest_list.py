@@ -53,8 +53,7 @@ QUERIES = {
     "sortBy=durationSeconds": "?sortBy=durationSeconds",
     "minDuration=300": "?minDuration=300",
 }
-# Beyond the list: the other sort, a deep page of a rare selection, filters combined with dates or
-# minDuration (a value with minDuration is read value by value: O(conversations having the value)).
+# Beyond the list: the other sort, deep pages, filters combined with dates and minDuration.
 MORE_QUERIES = {
     "sortBy=endedAt asc": "?sortBy=endedAt&sortOrder=asc",
     "phone+minDuration=600": "?channel=phone&minDuration=600",
@@ -62,6 +61,8 @@ MORE_QUERIES = {
     "duration page 500 of 100": "?sortBy=durationSeconds&page=500&pageSize=100",
     "phone+June": "?channel=phone&dateFrom=2025-06-01&dateTo=2025-06-30",
     "completed+phone+June": "?status=completed&channel=phone&dateFrom=2025-06-01&dateTo=2025-06-30",
+    "June+minDuration=300": "?dateFrom=2025-06-01&dateTo=2025-06-30&minDuration=300",
+    "phone+June 5h+min=600": "?channel=phone&dateFrom=2025-06-01T05:00:00Z&dateTo=2025-06-30&minDuration=600",
 }
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 TENANT = "ten_bench"

@@ -216,6 +216,14 @@ TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
     {"status": "completed", "channel": "webrtc", "min_duration": 99},
     {"status": "in_progress", "min_duration": 100},
     {"tags": ("a",), "min_duration": 10**7},
+    # dates and minDuration, with and without values: whole days, cut days, both
+    {"date_from": datetime(2025, 6, 17, tzinfo=UTC), "date_to": datetime(2025, 6, 19, 23, 59, 59, 999000, tzinfo=UTC),
+     "min_duration": 100},
+    {"date_from": datetime(2025, 6, 16, tzinfo=UTC), "min_duration": 5, "status": "completed"},
+    {"date_to": T0 + timedelta(days=2), "min_duration": 0},
+    {"date_from": T0 + timedelta(minutes=30), "date_to": T0 + timedelta(days=3), "min_duration": 99, "channel": "sms"},
+    {"date_from": T0 - timedelta(minutes=1), "date_to": T0 + timedelta(hours=1), "min_duration": 4},
+    {"agent_id": "agt_1", "date_from": T0 - timedelta(minutes=1), "date_to": T0 + timedelta(hours=1), "min_duration": 4},
 ]
 
 

@@ -65,8 +65,10 @@ local function page_of()
   -- several values and a date range: the range's whole UTC days ORed from the day bitmaps and ANDed with the
   -- values' bitmaps; the part of a day the range cuts is read from startedAt and checked. Not when the range
   -- spans over MAX_DAYS days or its cut days hold more than the best value's zset in the range.
-  local function day_source()
-    if n_all == 0 then return nil end
+  -- the date range as whole UTC days [full_lo, full_hi] and the cut parts of its first and last day (startedAt
+  -- score ranges) with how many they hold; nil past MAX_DAYS days. `days`: the whole days' bitmap keys.
+  local function day_split()
+    if n_all == 0 then return {full_lo = 1, full_hi = 0, parts = {}, cut = 0, days = {}} end
     local first = tonumber(redis.call('ZRANGE', START, 0, 0, 'WITHSCORES')[2])
     local last = tonumber(redis.call('ZRANGE', START, -1, -1, 'WITHSCORES')[2])
     local lo_day, hi_day = math.floor(math.max(from_n, first) / DAY), math.floor(math.min(to_n, last) / DAY)
@@ -82,20 +84,31 @@ local function page_of()
     if full_hi - full_lo + 1 > MAX_DAYS then return nil end
     local cut = 0
     for _, part in ipairs(parts) do cut = cut + redis.call('ZCOUNT', START, fmt(part[1]), fmt(part[2])) end
-    if strategy == 'auto' and cut > s_hi[best] - s_lo[best] + 1 then return nil end  -- (tests force this path)
     local days = {}
     for d = full_lo, full_hi do days[#days + 1] = DAYS .. fmt(d) end
+    return {full_lo = full_lo, full_hi = full_hi, parts = parts, cut = cut, days = days}
+  end
+  local function cut_day_ids(split, done)
+    local out = {}
+    for _, part in ipairs(split.parts) do
+      local ids = redis.call('ZRANGE', START, fmt(part[1]), fmt(part[2]), 'BYSCORE')
+      for _, id in ipairs(keep_all(ids, done)) do out[#out + 1] = id end
+    end
+    return out
+  end
+
+  local function day_source()
+    local split = day_split()
+    if split == nil then return nil end
+    if strategy == 'auto' and split.cut > s_hi[best] - s_lo[best] + 1 then return nil end  -- (tests force this path)
+    local days = split.days
     local size = 0
     if #days > 0 then
       redis.call('BITOP', 'OR', SCRATCH, unpack(days))
       redis.call('BITOP', 'AND', SCRATCH, SCRATCH, unpack(bitmaps))
       size = redis.call('BITCOUNT', SCRATCH)
     end
-    local cut_ids = {}
-    for _, part in ipairs(parts) do
-      local ids = redis.call('ZRANGE', START, fmt(part[1]), fmt(part[2]), 'BYSCORE')
-      for _, id in ipairs(keep_all(ids, {D = true, M = true})) do cut_ids[#cut_ids + 1] = id end
-    end
+    local cut_ids = cut_day_ids(split, {D = true, M = true})
     return {size = size + #cut_ids, done = {S_all = true, D = true}, read = function()
       local ids = #days > 0 and scratch_ids() or {}
       for _, id in ipairs(cut_ids) do ids[#ids + 1] = id end
@@ -140,12 +153,19 @@ local function page_of()
     if reader == nil or source.size < reader.size then reader = source end
   end
 
-  -- filter values and minDuration (no date range): counted with bitmaps, not read. Ended conversations sit
-  -- in the bitmap of their duration's bucket: the buckets from minDuration up are ORed, ANDed with the
-  -- values' bitmaps, and the bucket minDuration cuts is read from the duration index and checked; open ones:
-  -- the AND of the values with the open bitmap, less those not lasting long enough yet (read from the open
-  -- index). Not when the reads would be longer than reading the smallest source.
+  -- minDuration with filter values and/or a date range: counted with bitmaps, not read. On the range's whole
+  -- days (or everywhere without one), within the values: ended conversations sit in the bitmap of their
+  -- duration's bucket: the buckets from minDuration up are ORed and ANDed with the values' bitmaps and the
+  -- days', and the bucket minDuration cuts is read from the duration index and checked; open ones: the same
+  -- AND with the open bitmap, less those not lasting long enough yet (read from the open index and checked).
+  -- The days the range cuts are read from startedAt and checked. Not when the reads would be longer than
+  -- reading the smallest source.
   local function min_bits_source()
+    local split = nil
+    if has_date then
+      split = day_split()
+      if split == nil then return nil end
+    end
     local upper, cut = nil, min_n > 0
     for _, b in ipairs(LADDER) do
       if b == min_n then cut = false end
@@ -155,28 +175,39 @@ local function page_of()
     local cut_n, early_n = 0, 0
     if cut then cut_n = redis.call('ZCOUNT', DUR, min_s, cut_hi) end
     if least > 0 then early_n = redis.call('ZCOUNT', OPEN, '-inf', '(' .. open_floor) end
-    if strategy == 'auto' and reader and cut_n + early_n > reader.size then return nil end
-    local full = {}
-    for _, b in ipairs(LADDER) do if b >= min_n then full[#full + 1] = BITS .. 'dur:' .. fmt(b) end end
+    local reads = cut_n + early_n + (split and split.cut or 0)
+    if strategy == 'auto' and reader and reads > reader.size then return nil end
+    local domain, span = {}, nil  -- the bitmaps to AND with, and the whole days' startedAt span
+    for _, key in ipairs(bitmaps) do domain[#domain + 1] = key end
+    if split and #split.days > 0 then
+      redis.call('BITOP', 'OR', SCRATCH_D, unpack(split.days))
+      domain[#domain + 1] = SCRATCH_D
+      span = {split.full_lo * DAY, split.full_hi * DAY + DAY - 1}
+    end
     local count = 0
-    if #full > 0 then
-      redis.call('BITOP', 'OR', SCRATCH_M, unpack(full))
-      redis.call('BITOP', 'AND', SCRATCH_M, SCRATCH_M, unpack(bitmaps))
-      count = redis.call('BITCOUNT', SCRATCH_M)
+    if split == nil or span ~= nil then
+      local full = {}
+      for _, b in ipairs(LADDER) do if b >= min_n then full[#full + 1] = BITS .. 'dur:' .. fmt(b) end end
+      if #full > 0 then
+        redis.call('BITOP', 'OR', SCRATCH_M, unpack(full))
+        redis.call('BITOP', 'AND', SCRATCH_M, SCRATCH_M, unpack(domain))
+        count = redis.call('BITCOUNT', SCRATCH_M)
+      end
+      redis.call('BITOP', 'AND', SCRATCH_M, BITS .. 'open', unpack(domain))
+      count = count + redis.call('BITCOUNT', SCRATCH_M)
+      local within = {D = true, M = true, span = span}
+      if cut_n > 0 then count = count + #keep_all(redis.call('ZRANGE', DUR, min_s, cut_hi, 'BYSCORE'), within) end
+      if early_n > 0 then
+        count = count - #keep_all(redis.call('ZRANGE', OPEN, '-inf', '(' .. open_floor, 'BYSCORE'), within)
+      end
     end
-    redis.call('BITOP', 'AND', SCRATCH_M, BITS .. 'open', unpack(bitmaps))
-    count = count + redis.call('BITCOUNT', SCRATCH_M)
-    local sets_only = {D = true, M = true}
-    if cut_n > 0 then count = count + #keep_all(redis.call('ZRANGE', DUR, min_s, cut_hi, 'BYSCORE'), sets_only) end
-    if early_n > 0 then
-      count = count - #keep_all(redis.call('ZRANGE', OPEN, '-inf', '(' .. open_floor, 'BYSCORE'), sets_only)
-    end
-    return {size = count, done = {S_all = true, M = true}}
+    if split then count = count + #cut_day_ids(split, {D = true}) end
+    return {size = count, done = {S_all = true, D = true, M = true}}
   end
   local smallest = reader
-  if has_min and n_sets > 0 and not has_date then
+  if has_min and (n_sets > 0 or has_date) then
     local counted = min_bits_source()
-    if counted and (smallest == nil or counted.size <= smallest.size) then smallest = counted end
+    if counted and (strategy ~= 'auto' or smallest == nil or counted.size <= smallest.size) then smallest = counted end
   end
 
   -- the total: a source's size when it alone is the whole selection, else the smallest source read and checked
@@ -284,7 +315,7 @@ end
 
 local page = page_of()
 if n_sets > 1 then redis.call('DEL', SCRATCH) end
-if n_sets > 0 and has_min then redis.call('DEL', SCRATCH_M) end
+if has_min and (n_sets > 0 or has_date) then redis.call('DEL', SCRATCH_M, SCRATCH_D) end
 return page
 """
 

@@ -33,7 +33,7 @@ local least, now = tonumber(ARGV[8]), tonumber(ARGV[9])
 local open_floor, neg_now = ARGV[10], ARGV[11]
 local CHUNK, strategy = tonumber(ARGV[12]), ARGV[13]
 local BITS = ARGV[14]  -- prefix of the tenant's bitmaps: day:{n}, dur:{lower bound}, open
-local DAYS, SCRATCH_M = BITS .. 'day:', SCRATCH .. ':m'
+local DAYS, SCRATCH_M, SCRATCH_D = BITS .. 'day:', SCRATCH .. ':m', SCRATCH .. ':d'
 local LADDER = {@LADDER@}  -- lower bounds (seconds) of the duration buckets of ended conversations
 local lifecycle = ARGV[15]  -- 'ended' or 'open' when the status filter admits only ended or only open ones
 local DAY, MAX_DAYS = 86400000, 1000
@@ -72,7 +72,8 @@ local function live_seconds(open_score)
   return d
 end
 
--- whether the filters in `done` ({S = {[i] = true} or S_all, D, M}: what a source already guarantees) are all of them
+-- whether the filters in `done` ({S = {[i] = true} or S_all, D, M}: what a source already guarantees) are all
+-- of them; `done.span = {lo, hi}` asks instead for startedAt within [lo, hi]
 local function set_done(done, i) return done.S_all or (done.S ~= nil and done.S[i]) end
 local function covers(done)
   for i = 1, n_sets do if not set_done(done, i) then return false end end
@@ -90,11 +91,13 @@ local function keep(ids, done)
       for i = 1, #ids do if not found[i] then ok[i] = false end end
     end
   end
-  if has_date and not done.D then
+  if (has_date and not done.D) or done.span then
+    local lo, hi = from_n, to_n
+    if done.span then lo, hi = done.span[1], done.span[2] end
     local starts = redis.call('ZMSCORE', START, unpack(ids))
     for i = 1, #ids do
       local s = starts[i] and tonumber(starts[i])
-      if not s or s < from_n or s > to_n then ok[i] = false end
+      if not s or s < lo or s > hi then ok[i] = false end
     end
   end
   if has_min and not done.M then
