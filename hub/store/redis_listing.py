@@ -13,16 +13,19 @@ alone is the whole selection, counted in O(log n) or with bitmaps:
   - several filter values and a date range: the same AND with the OR of the bitmaps of the range's whole
     UTC days (each conversation is in the bitmap of the day it started), plus the conversations of a day the
     range cuts (a timestamp bound), read from startedAt and checked;
-  - filter values and minDuration: the values' AND with the OR of the duration-bucket bitmaps from
-    minDuration up, plus the bucket minDuration cuts (read from the duration index and checked), plus the
-    values' AND with the open bitmap less the open ones not lasting long enough yet (read and checked);
+  - minDuration with filter values and/or a date range: the values' AND (and the whole days' OR) with the
+    OR of the duration-bucket bitmaps from minDuration up and with the open bitmap, plus the bucket
+    minDuration cuts, less the open ones not lasting long enough yet, plus the days the range cuts (each
+    read and checked);
   - a date range alone: ZCOUNT of startedAt; minDuration alone: ZCOUNT of the durations plus the open
     conversations lasting long enough;
-otherwise (a date range with minDuration) the smallest source is read (a value's zset in the date range,
-the AND bitmap's slots, the date range, or the durations from minDuration up) and checked against the other
-filters: O(that source). A status filter skips the open (or the ended) conversations of endedAt and
-duration walks. When few conversations match and the walk would be long (a deep page of a rare selection),
-or the walk turns out longer than that, the first offset + size matches are taken with a heap instead.
+otherwise (a range past 1000 days, or cut days / a cut bucket holding more than the smallest source) the
+smallest source is read (a value's zset in the date range, the AND bitmap's slots, the date range, or the
+durations from minDuration up) and checked against the other filters: O(that source). A status filter
+skips the open (or the ended) conversations of endedAt and duration walks. When few conversations match and
+the walk would be long (a deep page of a rare selection), or the walk turns out longer than that, the first
+offset + size matches are taken with a heap instead. A deep page of the duration order starts by a binary
+search of how many ended conversations come first.
 
 The open index scores an in-progress conversation by -startedAtMs, so its rank order is the order of the
 duration so far (ties by id, as in a sorted set); the ones started at or after `now` (duration 0) are
