@@ -13,6 +13,8 @@ from __future__ import annotations
 #       14 prefix of the tenant's bitmaps (per day, per duration bucket, open),
 #       15 'ended' / 'open' / '': a status filter admits only ended (or only open) conversations
 HELPERS = r"""
+-- the only writes are to scratch keys deleted before the script ends: not sent to replicas or the AOF
+redis.set_repl(redis.REPL_NONE)
 local START, ENDED, DUR, OPEN, SCRATCH, SLOT_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local sets, bitmaps = {}, {}
 local n_sets = (#KEYS - 6) / 2
