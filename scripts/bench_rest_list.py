@@ -1,11 +1,13 @@
 """Latency and throughput of GET /api/v1/conversations over 100,000 conversations, memory store and Redis store.
 
     .venv/bin/python scripts/bench_rest_list.py [--conversations 100000] [--seconds 3] [--redis-url redis://...]
+                                                [--store both|memory|redis]
 
 Without --redis-url it starts a private redis-server on a free loopback port (if redis-server is
 installed). Requests go through the ASGI app in process (httpx ASGITransport): the numbers are the
 REST layer plus the store, without sockets. Prints, per query and store, the mean, p50 and p99 time of one
-page (target: well under 100 ms) and requests/s, then per store the worst p50 and p99 over the queries.
+page (target: well under 100 ms) and requests/s, then per store the worst p50 and p99 over the issue's
+queries and over the further ones. Figures: docs/rest-api.md, "Listing performance".
 
 Both stores get the same conversations (same random seed). The memory store is filled through its public
 methods; the Redis store through `insert_records` (the store's own record and index writes, pipelined), with
