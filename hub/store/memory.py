@@ -34,6 +34,13 @@ def _index_keys(record: m.Record) -> set[tuple[str, Any]]:
     return keys
 
 
+def _pick_is_cheaper(candidates: int, span: int, dated: bool, needed: int) -> bool:
+    """Scoring every candidate (about 10 steps each) against walking the order: the whole span when a date range
+    leaves the total unknown, else about `needed` x span / candidates steps (the walk stops at the page end)."""
+    walk = span if dated else needed * span / max(1, candidates)
+    return candidates * 10 < walk
+
+
 class MemoryConversationStore(ConversationStore):
     def __init__(self, now: Callable[[], datetime] = utcnow) -> None:
         super().__init__(now)
@@ -140,43 +147,60 @@ class MemoryConversationStore(ConversationStore):
                   ("direction", filters.direction), ("outcome", filters.outcome)]
         keys = [(name, value) for name, value in wanted if value is not None] + [("tag", t) for t in filters.tags]
         candidates = set.intersection(*sorted((tenant.index.get(k, set()) for k in keys), key=len)) if keys else None
-        if filters.min_duration is not None:
-            long_enough = tenant.orders.lasting(filters.min_duration * 1000, now_ms)
-            candidates = long_enough if candidates is None else candidates & long_enough
-        dated = filters.date_from is not None or filters.date_to is not None
-        if candidates is not None and dated and len(candidates) * 8 < len(tenant.orders):
-            ids, total = self._pick(tenant, candidates, filters, offset, page_size, sort_by, sort_order == "desc", now_ms)
+        if filters.min_duration is not None and candidates is not None:
+            candidates &= tenant.orders.lasting(filters.min_duration * 1000, now_ms)
+        from_ms = None if filters.date_from is None else to_ms(filters.date_from)
+        until_ms = None if filters.date_to is None else to_ms(filters.date_to)
+        orders = tenant.orders
+        lo, hi = orders.start_range(from_ms, until_ms) if sort_by == "startedAt" else (0, len(orders))
+        desc = sort_order == "desc"
+        dated = from_ms is not None or until_ms is not None
+        if candidates is not None and _pick_is_cheaper(len(candidates), hi - lo, dated, offset + page_size):
+            ids, total = self._pick(tenant, candidates, from_ms, until_ms, offset, page_size, sort_by, desc, now_ms)
         else:
-            ids, total = self._walk(tenant, candidates, filters, offset, page_size, sort_by, sort_order == "desc", now_ms)
+            ids, total = self._walk(tenant, candidates, filters, (from_ms, until_ms), (lo, hi), offset, page_size,
+                                    sort_by, desc, now_ms)
         return [self._render(tenant.records[i]) for i in ids], total
 
     @staticmethod
-    def _pick(tenant: _Tenant, candidates: set[str], filters: m.ConversationFilter, offset: int, size: int,
+    def _pick(tenant: _Tenant, candidates: set[str], from_ms: int | None, until_ms: int | None, offset: int, size: int,
               sort_by: str, desc: bool, now_ms: int) -> tuple[list[str], int]:
-        """A small selection with a date range: score each candidate and take the page with a heap."""
-        found = [(m.sort_score(r, sort_by, now_ms), r["id"]) for r in (tenant.records[c] for c in candidates)
-                 if m.matches(r, filters, now_ms)]
+        """Few candidates (set filters and minDuration already applied) and a date range: check each one's start,
+        score it and take the page with a heap."""
+        low, high = -math.inf if from_ms is None else from_ms, math.inf if until_ms is None else until_ms
+        records = tenant.records
+        found = [(m.sort_score(r, sort_by, now_ms), cid) for cid in candidates
+                 if low <= (r := records[cid])["startedAtMs"] <= high]
         pick = heapq.nlargest if desc else heapq.nsmallest
         return [conv_id for _, conv_id in pick(offset + size, found)[offset:]], len(found)
 
     @staticmethod
-    def _walk(tenant: _Tenant, candidates: set[str] | None, f: m.ConversationFilter, offset: int, size: int,
-              sort_by: str, desc: bool, now_ms: int) -> tuple[list[str], int]:
-        """Walk the sort order and keep what the filters accept (`candidates` already holds minDuration)."""
+    def _walk(tenant: _Tenant, candidates: set[str] | None, f: m.ConversationFilter, dates: tuple[int | None, int | None],
+              span: tuple[int, int], offset: int, size: int, sort_by: str, desc: bool,
+              now_ms: int) -> tuple[list[str], int]:
+        """Walk the sort order (within `span` of the startedAt order) and keep what the filters accept
+        (`candidates`, when given, holds minDuration)."""
         orders, records = tenant.orders, tenant.records
-        from_ms = None if f.date_from is None else to_ms(f.date_from)
-        until_ms = None if f.date_to is None else to_ms(f.date_to)
-        lo, hi = orders.start_range(from_ms, until_ms) if sort_by == "startedAt" else (0, len(orders))
+        (from_ms, until_ms), (lo, hi) = dates, span
         checks: list[Keep] = []
         if candidates is not None:
             checks.append(lambda cid, _score: cid in candidates)
         if sort_by != "startedAt" and (from_ms is not None or until_ms is not None):
             low, high = -math.inf if from_ms is None else from_ms, math.inf if until_ms is None else until_ms
             checks.append(lambda cid, _score: low <= records[cid]["startedAtMs"] <= high)
+        whole = hi - lo == len(orders)
         known: int | None = None
-        if not checks:
+        if candidates is None and f.min_duration is not None:
+            least = f.min_duration * 1000
+            if sort_by == "durationSeconds":
+                checks.append(lambda _cid, score: score >= least)
+            else:
+                checks.append(lambda cid, _score: orders.lasts(cid, least, now_ms))
+            if len(checks) == 1 and whole:
+                known = orders.count_lasting(least, now_ms)
+        elif not checks:
             known = hi - lo
-        elif len(checks) == 1 and candidates is not None and hi - lo == len(orders):
+        elif len(checks) == 1 and candidates is not None and whole:
             known = len(candidates)
         keep: Keep | None = None
         if len(checks) == 1:

@@ -31,6 +31,7 @@ class SortOrders:
         self.by_end: list[tuple[int, str]] = []
         self.by_duration: list[tuple[int, str]] = []
         self.open: dict[str, int] = {}  # in progress: id -> startedAtMs
+        self.duration: dict[str, int] = {}  # ended: id -> duration in ms
 
     def __len__(self) -> int:
         return len(self.by_start)
@@ -42,6 +43,7 @@ class SortOrders:
         else:
             bisect.insort(self.by_end, (ended_ms, conversation_id))
             bisect.insort(self.by_duration, (max(0, ended_ms - started_ms), conversation_id))
+            self.duration[conversation_id] = max(0, ended_ms - started_ms)
 
     def remove(self, conversation_id: str, started_ms: int, ended_ms: int | None) -> None:
         _remove(self.by_start, (started_ms, conversation_id))
@@ -50,6 +52,7 @@ class SortOrders:
         else:
             _remove(self.by_end, (ended_ms, conversation_id))
             _remove(self.by_duration, (max(0, ended_ms - started_ms), conversation_id))
+            self.duration.pop(conversation_id, None)
 
     def lasting(self, least_ms: float, now_ms: int) -> set[str]:
         """Ids of the conversations whose duration (so far, for open ones) is at least `least_ms`."""
@@ -57,6 +60,17 @@ class SortOrders:
         found = {cid for _, cid in itertools.islice(self.by_duration, pos, None)}
         found.update(cid for cid, start in self.open.items() if max(0, now_ms - start) >= least_ms)
         return found
+
+    def lasts(self, conversation_id: str, least_ms: float, now_ms: int) -> bool:
+        """Whether this conversation has lasted at least `least_ms` (so far, if still open)."""
+        ended = self.duration.get(conversation_id)
+        if ended is not None:
+            return ended >= least_ms
+        return max(0, now_ms - self.open.get(conversation_id, now_ms)) >= least_ms
+
+    def count_lasting(self, least_ms: float, now_ms: int) -> int:
+        pos = bisect.bisect_left(self.by_duration, (math.ceil(least_ms), ""))
+        return len(self.by_duration) - pos + sum(1 for start in self.open.values() if max(0, now_ms - start) >= least_ms)
 
     def start_range(self, from_ms: int | None, to_ms: int | None) -> tuple[int, int]:
         """Positions in `by_start` of the conversations started in [from_ms, to_ms] (inclusive)."""
