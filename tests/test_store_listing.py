@@ -227,11 +227,15 @@ TIE_FILTERS: list[dict[str, Any]] = FILTERS + [
 ]
 
 
-@pytest.mark.parametrize("strategy, chunk", [("auto", 1000), ("walk", 2), ("pick", 3), ("auto", 5), ("switch", 4)])
-def test_ties_and_changes_match_brute_force(url: str | None, strategy: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every path of the Redis listing script (walk, sorted matches, reads a few ids at a time) on awkward data."""
-    if url is None and (strategy, chunk) != ("auto", 1000):
-        pytest.skip("the strategies are the Redis store's")
+REDIS_PATHS = [("auto", 1000), ("walk", 2), ("pick", 3), ("auto", 5), ("switch", 4)]
+
+
+@pytest.mark.parametrize("kind, strategy, chunk", [("memory", "auto", 1000)] + [("redis", *path) for path in REDIS_PATHS])
+def test_ties_and_changes_match_brute_force(kind: str, strategy: str, chunk: int, request: pytest.FixtureRequest,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every path of the Redis listing script (walk, sorted matches, reads a few ids at a time) on awkward data,
+    and the memory store on the same data."""
+    url = redis_url_for(kind, request)
     monkeypatch.setattr(redis_listing, "STRATEGY", strategy)
     monkeypatch.setattr(redis_listing, "CHUNK", chunk)
 
