@@ -12,8 +12,8 @@ Load (all on loopback, one client process):
   (Subscribing most connections to calls makes the one client process, not the hub, the bottleneck: every
   subscription receives AudioLevel 5 times a second.)
 
-Verdict: PASS when every abandoned negotiate was reaped, the hub never dropped below the target connections for long
-and its RSS at the end of the run is within `--growth` MB of its RSS after the warm-up (one lifetime of churn).
+Verdict: PASS when every abandoned negotiate was reaped, fewer than 5 % of the connections failed, and the hub's RSS
+at the end of the run is within `--growth` MB of its RSS after the warm-up (one lifetime of churn).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Soak:
         self.closed = 0
         self.errors: dict[str, int] = {}
         self.live = 0
-        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200),
+        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1000),
                                       headers={"Authorization": f"Bearer {tok}"})
         self.stop = asyncio.Event()
 
@@ -216,8 +216,9 @@ async def run(args: argparse.Namespace) -> int:
     warm = [rss for t, rss in samples if t >= args.ramp + 90] or [rss for _, rss in samples]
     baseline, final = warm[0], warm[-1]
     growth = final - baseline
-    ok = soak.reaped and growth <= args.growth and low_open <= 2
-    print(f"connections opened {soak.opened}, errors {soak.errors or 'none'}")
+    failures = sum(soak.errors.values())
+    ok = soak.reaped and growth <= args.growth and failures <= 0.05 * max(1, soak.opened)
+    print(f"connections opened {soak.opened}, errors {soak.errors or 'none'}; samples below 72 % of the target: {low_open}")
     print(f"RSS after warm-up {baseline:.0f} MB, at the end {final:.0f} MB (growth {growth:+.0f} MB, allowed "
           f"{args.growth:.0f}), max {max(r for _, r in samples):.0f} MB; after the clients left: {end_rss:.0f} MB, "
           f"{settled['open']:.0f} open")
