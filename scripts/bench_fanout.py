@@ -33,6 +33,7 @@ QUICK = {"protocols": ["msgpack"], "subs": [10], "levels": [4, 8, 16, 24, 32, 48
 FULL = {"protocols": ["msgpack", "json"], "subs": [10, 40], "levels": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96],
         "duration": 6.0, "warmup": 2.0, "bisect": 2, "retries": 2}
 PEERS = ("hub", "socketio", "websockets")
+SLOW_DURATION = 12.0
 PUBLISHER_LATE_MS = 20.0  # a publisher this late (p99 behind its 20 ms schedule) was starved by other load
 
 
@@ -53,6 +54,7 @@ class Run:
         self.servers: dict[tuple[str, str], Server] = {}
         self.targets: dict[tuple[str, str], Target] = {}
         self.results: list[PointResult] = []
+        self.closing: list[Target] = []
         self.started = time.monotonic()
 
     def target(self, name: str, protocol: str) -> Target:
@@ -72,6 +74,15 @@ class Run:
                 self.servers[("socketio", protocol)] = server
                 self.targets[key] = Target("socketio", "socketio", protocol, server, url)
         return self.targets[key]
+
+    def fresh(self, name: str, protocol: str) -> None:
+        """Stop this server's process (if any): the next `target` starts a new one."""
+        key = ("socketio", protocol) if name == "socketio" else (name, "")
+        server = self.servers.pop(key, None)
+        if server is not None:
+            server.stop()
+        for target_key in [k for k, t in self.targets.items() if t.server is server]:
+            self.closing.append(self.targets.pop(target_key))
 
     async def point(self, name: str, protocol: str, c: int, s: int, stall: int = 0, retries: int = 0) -> PointResult:
         """Run a point; a failing one is run again up to `retries` times (the machine is shared: one stall of
@@ -94,7 +105,7 @@ class Run:
                 return result
 
     async def close(self) -> None:
-        for target in self.targets.values():
+        for target in [*self.targets.values(), *self.closing]:
             await target.close()
         for server in self.servers.values():
             err = server.stop()
@@ -150,6 +161,13 @@ class Run:
                         log(f"   hub knee / {peer} knee = {hub.offered / other.offered:.2f}")
                     elif hub and peer in a.servers:
                         log(f"   hub knee / {peer} knee = inf ({peer} failed its first point)")
+                if hub:
+                    half = [r for r in self.results if r.target == "hub" and r.protocol == protocol
+                            and r.subscribers == s and not r.error and r.offered <= hub.offered / 2]
+                    if half:
+                        near = max(half, key=lambda r: r.offered)
+                        log(f"   hub p99 at half its knee ({near.offered:.0f} msgs/s, C={near.conversations}): "
+                            f"{min(r.p99 for r in half if r.offered == near.offered):.1f} ms")
                 cost = {name: efficiency(self.results, name, protocol, s) for name in a.servers}
                 log("-- server CPU cost (median delivered msgs/s per server core): "
                     + ", ".join(f"{name} {value:.0f}" for name, value in cost.items()))
@@ -163,12 +181,13 @@ class Run:
         """Same point without and with one stalled subscriber (A B A B): the others' p99."""
         a = self.args
         c, s = a.slow_point
-        log(f"\n== slow subscriber: hub, {a.protocols[0]}, C={c}, S={s}; runs alternate without / with one stalled "
-            "audio subscriber on conversation 0 ==")
+        log(f"\n== slow subscriber: hub, {a.protocols[0]}, C={c}, S={s}; runs alternate without / with one extra "
+            "connection that subscribes to every conversation's audio, then stops reading ==")
         log(HEADER)
         base: list[PointResult] = []
         stalled: list[PointResult] = []
         dropped = 0
+        a.duration = max(a.duration, SLOW_DURATION)  # long enough to fill the kernel's socket buffers (MBs)
         for _ in range(a.slow_rounds):
             base.append(await self.point("hub", a.protocols[0], c, s))
             before = await self.hub_metric("voicehub_dropped_audio_frames_total")

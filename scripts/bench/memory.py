@@ -1,6 +1,6 @@
 """Memory mode: server RSS over N idle connections (handshake done, nothing watched), then over N subscriptions.
 
-Each server is measured on its own: RSS after a warm-up connection, after N idle connections (spread over the
+Each server is measured on its own, in a fresh process: RSS after a warm-up connection, after N idle connections (spread over the
 subscriber processes), then after each connection subscribed to one of N/10 conversations with audio. The deltas
 divided by N are the figures; RSS is read after a short settle so allocations in flight are counted.
 """
@@ -30,6 +30,7 @@ async def _connections(run: Any, name: str, protocol: str, ids: list[str], idle_
 
 async def measure(run: Any, name: str, count: int, log: Callable[[str], None]) -> dict[str, Any]:
     protocol = run.args.protocols[0]
+    run.fresh(name, protocol)  # a new server process: one that ran the sweeps reuses freed memory, hiding growth
     target = run.target(name, protocol)
     server = target.server
     conversations = await target.conversations(max(1, count // SUBS_PER_CONVERSATION))

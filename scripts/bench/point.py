@@ -96,7 +96,7 @@ async def run_point(target: Target, conversations: int, subscribers: int, *, dur
         for index, share in enumerate(shares):
             config = {"kind": target.kind, "url": target.server.url, "protocol": target.protocol,
                       "token": target.token, "conversations": share,
-                      "stall": [ids[0]] * stall if index == 0 else []}
+                      "stall": [ids] * stall if index == 0 else []}
             helpers.append(await Helper.start(target.subscriber if not (stall and index == 0) else "bench.subscriber",
                                               config))
         ready_timeout = 30 + len(connections) * 0.1

@@ -3,7 +3,8 @@
     python -m bench.subscriber '<json config>'   (PYTHONPATH=scripts; started by scripts/bench_fanout.py)
 
 Config: {"kind": "hub"|"socketio"|"ws", "url", "protocol": "json"|"msgpack", "token", "conversations": [id per
-connection], "stall": [ids of extra connections that subscribe, then stop reading], "idle_first": bool}. With
+connection], "stall": [[ids] per extra connection that subscribes to them, then stops reading], "idle_first": bool}.
+With
 idle_first it prints `OPEN <n>` once every connection is open and waits for a line before subscribing (memory
 mode). Prints `READY <n>` once every connection is subscribed, then reads commands on stdin: `START <us>`
 (latencies count for messages published at or after <us>), `STOP` (prints `RESULT <json>`: counts per
@@ -53,7 +54,7 @@ HUB_OPTIONS = {"audio": "agent", "encoding": "pcm_s16le", "sampleRate": 24000, "
 
 
 class Connection(Protocol):
-    async def subscribe(self, conversation_id: str) -> None: ...
+    async def subscribe(self, conversation_id: Any) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -113,12 +114,15 @@ class StalledHubConnection:
         await ws.recv()
         return cls(ws, sock)
 
-    async def subscribe(self, conversation_id: str) -> None:
+    async def subscribe(self, conversation_ids: Any) -> None:
+        """Every conversation given (a list: a dashboard watching all calls that stops reading)."""
         from protocol.json_codec import JsonHubProtocol
         from protocol.messages import InvocationMessage
 
-        message = InvocationMessage("Subscribe", [conversation_id, HUB_OPTIONS], "1")
-        await self.ws.send(JsonHubProtocol().encode(message).decode())
+        ids = conversation_ids if isinstance(conversation_ids, list) else [conversation_ids]
+        for n, conversation_id in enumerate(ids):
+            message = InvocationMessage("Subscribe", [conversation_id, HUB_OPTIONS], str(n + 1))
+            await self.ws.send(JsonHubProtocol().encode(message).decode())
         # From here on nobody calls recv(): the library stops reading once its queue holds one message.
 
     async def close(self) -> None:
@@ -211,7 +215,7 @@ async def main(config: dict[str, Any]) -> None:
             return connection
 
     async def subscribe_all() -> None:
-        async def one(connection: Connection, conversation_id: str) -> None:
+        async def one(connection: Connection, conversation_id: Any) -> None:
             async with limit:
                 await connection.subscribe(conversation_id)
 
