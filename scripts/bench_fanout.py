@@ -28,7 +28,7 @@ from bench.point import PointResult, Target, run_point  # noqa: E402
 from bench.procs import RedisServer, Server, hub_server, socketio_server, ws_server  # noqa: E402
 from bench.report import HEADER, efficiency, knee, row, save  # noqa: E402
 
-QUICK = {"protocols": ["msgpack"], "subs": [10], "levels": [4, 8, 16, 24, 32, 48, 64], "duration": 3.0,
+QUICK = {"protocols": ["msgpack"], "subs": [10], "levels": [4, 8, 16, 24, 32, 48, 64, 96], "duration": 3.0,
          "warmup": 1.0, "bisect": 1, "retries": 1}
 FULL = {"protocols": ["msgpack", "json"], "subs": [10, 40], "levels": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96],
         "duration": 6.0, "warmup": 2.0, "bisect": 2, "retries": 2}
@@ -55,6 +55,7 @@ class Run:
         self.targets: dict[tuple[str, str], Target] = {}
         self.results: list[PointResult] = []
         self.closing: list[Target] = []
+        self.capped: set[str] = set()
         self.started = time.monotonic()
 
     def target(self, name: str, protocol: str) -> Target:
@@ -138,6 +139,7 @@ class Run:
                     low = mid
                 else:
                     high = mid
+        self.capped = {name for name in a.servers if name not in first_fail}
         return {name: knee(self.results, name, protocol, s) for name in a.servers}
 
     async def sweeps(self) -> dict[str, Any]:
@@ -152,8 +154,10 @@ class Run:
                 knees[f"{protocol}/S={s}"] = found
                 log(f"-- knees ({protocol}, S={s}):")
                 for name, k in found.items():
+                    capped = " - never failed: the knee is at least this (add --levels)" if name in self.capped else ""
                     log(f"   {name:<10} " + (f"{k.offered:>8.0f} msgs/s (C={k.conversations}, p99 {k.p99:.1f} ms, "
-                                             f"server CPU {k.server_cpu:.0f}%)" if k else "none (failed the first point)"))
+                                             f"server CPU {k.server_cpu:.0f}%){capped}" if k else
+                                             "none (failed the first point)"))
                 hub = found.get("hub")
                 for peer in ("socketio", "websockets"):
                     other = found.get(peer)
