@@ -6,32 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from hub.simulate.callers import simulate_call
 from tests.mp3_frames import mp3_duration
-from tests.support.timing import scaled, wait_for
+from tests.support.rest_poll import get_when
+from tests.support.timing import wait_for
 from tests.voice_rig import voice_hub
 
 CALL_SECONDS = 4.0
-
-
-async def poll(http: httpx.AsyncClient, path: str, ready: Any, seconds: float = 15) -> dict[str, Any]:
-    """GET `path` until `ready(body)` holds (bounded)."""
-
-    async def loop() -> dict[str, Any]:
-        while True:
-            answer = await http.get(path)
-            if answer.status_code == 200:
-                body: dict[str, Any] = answer.json()
-                if ready(body):
-                    return body
-            await asyncio.sleep(0.05)
-
-    return await wait_for(loop(), seconds)
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
@@ -46,31 +31,31 @@ def test_a_simulated_call_is_visible_in_rest_live_and_after(kind: str, request: 
                 call = asyncio.get_running_loop().create_task(simulate_call(
                     rig.base, rig.token({"voice:session"}), duration=CALL_SECONDS, agent_id="agt_rest",
                     metadata={"channel": "phone"}, use_espeak=False))
-                live = await poll(http, "/api/v1/conversations?status=in_progress&agentId=agt_rest",
+                live = await get_when(http, "/api/v1/conversations?status=in_progress&agentId=agt_rest",
                                   lambda body: body["total"] == 1)
                 conversation = live["data"][0]
                 assert conversation["status"] == "in_progress" and conversation["channel"] == "phone"
                 conv_id = conversation["id"]
-                await poll(http, f"/api/v1/conversations/{conv_id}", lambda body: body["durationSeconds"] > 0)
+                await get_when(http, f"/api/v1/conversations/{conv_id}", lambda body: body["durationSeconds"] > 0)
 
                 result = await wait_for(call, CALL_SECONDS + 20)
                 assert result.error is None and result.conversation_id == conv_id and result.ended is not None
 
-                done = await poll(http, f"/api/v1/conversations/{conv_id}", lambda body: body["status"] == "completed")
+                done = await get_when(http, f"/api/v1/conversations/{conv_id}", lambda body: body["status"] == "completed")
                 assert done["durationSeconds"] >= CALL_SECONDS * 0.8
-                transcript = await poll(http, f"/api/v1/conversations/{conv_id}/transcript",
+                transcript = await get_when(http, f"/api/v1/conversations/{conv_id}/transcript",
                                         lambda body: any(t["speaker"] == "agent" for t in body["turns"]))
                 user_turns = [t for t in transcript["turns"] if t["speaker"] == "user"]
                 assert user_turns and user_turns[0]["words"], transcript
                 messages = (await http.get(f"/api/v1/conversations/{conv_id}/messages")).json()
                 assert {m["role"] for m in messages["messages"]} >= {"user", "agent"}, messages
-                costs = await poll(http, f"/api/v1/conversations/{conv_id}/costs", lambda body: body["total"] > 0)
+                costs = await get_when(http, f"/api/v1/conversations/{conv_id}/costs", lambda body: body["total"] > 0)
                 assert costs["currency"] == "USD"
-                analysis = await poll(http, f"/api/v1/conversations/{conv_id}/analysis",
+                analysis = await get_when(http, f"/api/v1/conversations/{conv_id}/analysis",
                                       lambda body: bool(body.get("summary")))
                 assert analysis["conversationId"] == conv_id
-                recording = await poll(http, f"/api/v1/conversations/{conv_id}/recording", lambda body: "url" in body,
-                                       seconds=scaled(20))
+                recording = await get_when(http, f"/api/v1/conversations/{conv_id}/recording", lambda body: "url" in body,
+                                       seconds=20)
                 mp3 = await http.get(recording["url"])
                 assert mp3.status_code == 200 and mp3.headers["content-type"].startswith("audio/mpeg")
                 assert mp3_duration(mp3.content) == pytest.approx(done["durationSeconds"], abs=1.0)

@@ -13,6 +13,7 @@ import pytest
 from hub.client.signalr import HubError
 from hub.client.voice import VoiceCaller, audio_bytes
 from hub.simulate.speech import SILENCE_FRAME, frames, synthetic_phrase
+from tests.support.rest_poll import get_when
 from tests.support.timing import scaled, wait_for
 from tests.voice_rig import VoiceRig, voice_hub
 
@@ -83,15 +84,7 @@ async def check_rest(rig: VoiceRig, conversation_id: str, user_final: dict[str, 
         texts = [turn.get("text") for turn in transcript.get("turns", transcript.get("data", []))]
         assert user_final["text"] in texts, transcript
 
-        async def recording_ready() -> dict[str, Any]:
-            while True:
-                response = await http.get(f"/api/v1/conversations/{conversation_id}/recording")
-                if response.status_code == 200:
-                    body: dict[str, Any] = response.json()
-                    return body
-                await asyncio.sleep(0.05)
-
-        recording = await wait_for(recording_ready(), 15)
+        recording = await get_when(http, f"/api/v1/conversations/{conversation_id}/recording")
         mp3 = await http.get(recording["url"])
         assert mp3.status_code == 200 and mp3.headers["content-type"].startswith("audio/mpeg")
         assert len(mp3.content) > 1000

@@ -23,6 +23,7 @@ import pytest
 from hub.client.signalr import HubError
 from hub.client.voice import VoiceCaller, VoiceMonitor, audio_bytes
 from hub.simulate.callers import simulate_call
+from tests.support.rest_poll import get_when
 from tests.support.timing import eventually, scaled, wait_for
 from tests.voice_rig import MONITOR_SCOPES, hub_processes, mint_token, voice_hub
 
@@ -224,15 +225,7 @@ async def analysis_of(base: str, conversation_id: str) -> None:
     """The echo agent publishes an analysis once the call ended; the caller's node stores it for REST."""
     headers = {"Authorization": f"Bearer {mint_token({'conversations:read'})}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as http:
-        async def stored() -> dict[str, Any]:
-            while True:
-                response = await http.get(f"/api/v1/conversations/{conversation_id}/analysis")
-                if response.status_code == 200:
-                    body: dict[str, Any] = response.json()
-                    return body
-                await asyncio.sleep(0.1)
-
-        analysis = await wait_for(stored(), 10)
+        analysis = await get_when(http, f"/api/v1/conversations/{conversation_id}/analysis", seconds=10, every=0.1)
         assert analysis["conversationId"] == conversation_id and analysis["summary"].startswith("Echo test call")
         assert analysis["sentiment"] == "neutral" and analysis["customFields"]["turns"] >= 1
         costs = (await http.get(f"/api/v1/conversations/{conversation_id}/costs")).json()
