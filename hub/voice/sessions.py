@@ -49,6 +49,7 @@ class SessionKeeper:
         self.registry: SessionRegistry = registry if registry is not None else MemorySessionRegistry()
         self.node_id: str = getattr(broker, "node_id", None) or "local"
         self._loops: list[asyncio.Task[None]] = []
+        self._closing = False  # the loops also stop on this: a cancel can be swallowed by a command timing out at once
 
     @property
     def shared(self) -> bool:
@@ -68,11 +69,13 @@ class SessionKeeper:
     def start(self) -> None:
         if self._loops:
             return
+        self._closing = False
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._renew_loop(), name="voicehub-session-renewal"),
                        loop.create_task(self._sweep_loop(), name="voicehub-session-sweep")]
 
     async def close(self) -> None:
+        self._closing = True
         loops, self._loops = self._loops, []
         for task in loops:
             task.cancel()
@@ -201,7 +204,7 @@ class SessionKeeper:
 
     # --- loops -----------------------------------------------------------------------------------------
     async def _renew_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.lease / 3)
             owned = [s for s in self.services.sessions.values() if s.registered and not s.ended and not s.released]
             for start in range(0, len(owned), RENEW_BATCH):
@@ -220,7 +223,7 @@ class SessionKeeper:
                 session.drop("session resumed elsewhere")
 
     async def _sweep_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.services.settings.session_sweep_seconds)
             try:
                 await self.sweep()
