@@ -15,6 +15,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from hub.app import create_app
     from hub.http_timeouts import header_timeout_protocol
+    from hub.signalr.transports.uvicorn_ws import LeanWebSocketProtocol
 
     _DrainingServer = _draining_server_class()
 
@@ -29,7 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
     server = _DrainingServer(uvicorn.Config(app, host=config.host, port=config.port, log_level=args.log_level,
                                             ws_max_size=1024 * 1024, ws_per_message_deflate=False,  # see docs/performance.md
                                             timeout_graceful_shutdown=int(config.drain_grace) + 5,
-                                            http=header_timeout_protocol(config.header_timeout)))  # slowloris
+                                            http=header_timeout_protocol(config.header_timeout),  # slowloris
+                                            ws=LeanWebSocketProtocol))  # uvicorn's, lighter per connection
     server.run()
     return 0
 

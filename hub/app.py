@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.config import HubConfig
-from hub.signalr.endpoint import HubEndpoint, HubRoute
+from hub.signalr.endpoint import HubEndpoint, HubRoute, HubStarlette
 from hub.signalr.options import HubOptions
 
 log = logging.getLogger("hub")
@@ -112,7 +112,7 @@ def create_app(config: HubConfig | None = None, *, conformance: bool | None = No
     from hub.dashboard import dashboard_routes
 
     routes += dashboard_routes()
-    app = Starlette(routes=routes, lifespan=_lifespan, middleware=_cors(config))
+    app = HubStarlette(routes=routes, lifespan=_lifespan, middleware=_cors(config))
     app.state.runtime = runtime
     return app
 

@@ -18,6 +18,10 @@ from hub.store.timefmt import utcnow
 ALGORITHM = "HS256"
 
 
+MAX_SHARED_PRINCIPALS = 4096
+"""Distinct verified tokens, and identities, kept for sharing; each table starts over when full."""
+
+
 class TokenService:
     def __init__(
         self, secret: str, issuer: str | None = "voicehub", *, leeway_seconds: int = 0, now: Callable[[], datetime] = utcnow
@@ -28,6 +32,8 @@ class TokenService:
         self._issuer = issuer
         self._leeway = leeway_seconds
         self._now = now
+        self._principals: dict[tuple[str, str, str, str | None], Principal] = {}
+        self._verified: dict[str, tuple[Principal, dict[str, Any]]] = {}  # token -> its principal and time claims
 
     def issue(self, principal: Principal, ttl_seconds: int) -> str:
         now = int(self._now().timestamp())
@@ -46,6 +52,18 @@ class TokenService:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:  # the same bytes verified before: only the clock can have changed the answer
+            principal, times = known
+            self._check_times(times)
+            return principal
+        principal, times = self._verify(token)
+        if len(self._verified) >= MAX_SHARED_PRINCIPALS:
+            self._verified.clear()
+        self._verified[token] = (principal, times)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -72,7 +90,19 @@ class TokenService:
         conv = claims.get("conv")
         if conv is not None and not isinstance(conv, str):
             raise AuthError("invalid_token", "The conv claim must be a string.")
-        return Principal(claims["sub"], claims["tid"], frozenset(scp.split()), conv, "jwt")
+        times: dict[str, Any] = {name: claims[name] for name in ("exp", "iat", "nbf") if name in claims}
+        return self._principal(claims["sub"], claims["tid"], scp, conv), times
+
+    def _principal(self, subject: str, tenant_id: str, scp: str, conv: str | None) -> Principal:
+        """Equal identities share one (immutable) Principal: a dashboard or a test rig opens many connections
+        with one token, and each connection keeps its principal for its whole life."""
+        key = (subject, tenant_id, scp, conv)
+        principal = self._principals.get(key)
+        if principal is None:
+            if len(self._principals) >= MAX_SHARED_PRINCIPALS:
+                self._principals.clear()
+            principal = self._principals[key] = Principal(subject, tenant_id, frozenset(scp.split()), conv, "jwt")
+        return principal
 
     def _check_times(self, claims: dict[str, Any]) -> None:
         now = self._now().timestamp()

@@ -15,6 +15,7 @@ from collections.abc import Hashable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from hub.signalr.light import LightEvent
 from hub.signalr.outbound import OutboundQueue, OutgoingMessage, Payload, join_payloads
 from protocol import CloseMessage, HubProtocol, InvocationMessage, SequenceMessage, TransferFormat
 from protocol.messages import PING, AckMessage, HubMessage
@@ -42,6 +43,42 @@ class ConnectionClosed(Exception):
 
 
 class HubConnectionContext:
+    # Slots, not a __dict__: ~1.2 KB less per connection (every attribute is set in __init__).
+    __slots__ = (
+        "_client_results",
+        "_invocation_ids",
+        "_resume",
+        "close_error",
+        "closed",
+        "closing",
+        "connection_id",
+        "created_at",
+        "dispatcher",
+        "drop_listeners",
+        "groups",
+        "inactive_since",
+        "inbound",
+        "items",
+        "last_received",
+        "last_sent",
+        "manager",
+        "options",
+        "ping_received",
+        "protocol",
+        "query",
+        "queue",
+        "replay",
+        "request",
+        "state",
+        "stateful_negotiated",
+        "token",
+        "transport",
+        "transport_gone",
+        "user",
+        "user_id",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         manager: ConnectionManager,
@@ -81,8 +118,8 @@ class HubConnectionContext:
         self.inactive_since: float | None = now  # no transport attached
         self.closing = False
         self.close_error: BaseException | None = None
-        self.closed = asyncio.Event()
-        self.transport_gone = asyncio.Event()  # set when the manager ends the connection: transports stop
+        self.closed = LightEvent()
+        self.transport_gone = LightEvent()  # set when the manager ends the connection: transports stop
         self._resume: list[Payload] | None = None
         self._client_results: dict[str, asyncio.Future[Any]] = {}
         self._invocation_ids = itertools.count(1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +54,12 @@ class Dispatcher:
         self.detailed = detailed_errors
         self.uploads: dict[str, UploadStream[Any]] = {}
         self.streams: dict[str, asyncio.Task[None]] = {}
-        self._queue: asyncio.Queue[tuple[Invocation, list[UploadStream[Any] | None]]] = asyncio.Queue(MAX_QUEUED_INVOCATIONS)
-        self._worker = asyncio.get_running_loop().create_task(self._run())
+        # Invocations waiting for their turn, and the task running them: both exist only while there is work
+        # (most connections are idle monitors; a Queue and a parked task cost ~4 KB each).
+        self._pending: deque[tuple[Invocation, list[UploadStream[Any] | None]]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._room: asyncio.Future[None] | None = None  # the reader, waiting for a place in a full `_pending`
+        self._stopped = False
 
     async def handle(self, message: HubMessage) -> bool:
         """Act on one message; False when the client closed the connection."""
@@ -65,7 +70,7 @@ class Dispatcher:
         if isinstance(message, PingMessage):
             connection.ping_received = True
         elif isinstance(message, InvocationMessage | StreamInvocationMessage):
-            await self._queue.put((message, self._open_uploads(message)))
+            await self._enqueue(message)
         elif isinstance(message, StreamItemMessage):
             upload = self.uploads.get(message.invocation_id)
             if upload is not None:
@@ -102,16 +107,38 @@ class Dispatcher:
             opened.append(upload)
         return opened
 
+    async def _enqueue(self, message: Invocation) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending is not None and len(self._pending) >= MAX_QUEUED_INVOCATIONS:
+            room = self._room = loop.create_future()  # one reader per connection: one waiter at most
+            await room  # reading from the client waits: back-pressure to the sender
+        if self._stopped:
+            return
+        uploads = self._open_uploads(message)
+        if self._pending is None:
+            self._pending = deque()
+        self._pending.append((message, uploads))
+        if self._worker is None:
+            self._worker = loop.create_task(self._run())
+
     async def _run(self) -> None:
-        while True:
-            message, uploads = await self._queue.get()
-            try:
-                if isinstance(message, StreamInvocationMessage):
-                    self._start_stream(message, uploads)
-                else:
-                    await self._invoke(message, uploads)
-            except Exception:
-                log.exception("connection %s: dispatch of %s failed", self.connection.connection_id, message.target)
+        try:
+            while self._pending:
+                message, uploads = self._pending.popleft()
+                room, self._room = self._room, None
+                if room is not None and not room.done():
+                    room.set_result(None)
+                try:
+                    if isinstance(message, StreamInvocationMessage):
+                        self._start_stream(message, uploads)
+                    else:
+                        await self._invoke(message, uploads)
+                except Exception:
+                    log.exception("connection %s: dispatch of %s failed", self.connection.connection_id, message.target)
+        finally:
+            self._worker = None
+            if not self._pending:
+                self._pending = None
 
     def _reply(self, message: CompletionMessage) -> None:
         self.connection.send_message(message)
@@ -254,7 +281,12 @@ class Dispatcher:
             self._drop_uploads(message)
 
     def stop(self) -> None:
-        self._worker.cancel()
+        self._stopped = True
+        self._pending = None
+        if self._worker is not None:
+            self._worker.cancel()
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
         for task in list(self.streams.values()):
             task.cancel()
         for upload in self.uploads.values():

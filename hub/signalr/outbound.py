@@ -79,6 +79,8 @@ class OutboundQueue:
         self._signaled = False  # an asyncio.Event without its per-instance deque: waiters are made on demand
         self._waiters: list[asyncio.Future[None]] | None = None
         self.notify: Callable[[], None] | None = None
+        self.on_wake: Callable[[], None] | None = None
+        """Called by `wake`: a transport that starts its writer task only when there is work (websocket.py)."""
         """Called by `put` instead of waking the writer task, while a transport writes synchronously."""
         self.fast: list[Payload] | None = None
         """While a transport writes synchronously and is writable (`fast_open`): frames for this loop iteration's
@@ -141,6 +143,8 @@ class OutboundQueue:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+        if self.on_wake is not None:
+            self.on_wake()
 
     async def wait_signal(self) -> None:
         """Until `put` or `wake` is called (returns at once if that happened since the last call)."""

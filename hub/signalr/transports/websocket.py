@@ -25,12 +25,19 @@ ABNORMAL_CLOSURE = 1006
 NO_STATUS = 1005
 
 
-async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: DirectWriter | None) -> None:
-    """The slow path when a DirectWriter is attached (it wakes this task when it may not write), else every write."""
+async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: DirectWriter | None,
+                      idle_exit: bool) -> bool:
+    """Write queued frames. True once the connection's writes are over (the socket should end); False when the
+    queue is empty and `idle_exit` (the task is started again by the next wake-up)."""
     while True:
-        payload = await connection.next_write()
+        payload = connection.take_write()
         if payload is None:
-            return
+            if connection.writes_finished:
+                return True
+            if idle_exit:
+                return False
+            await connection.queue.wait_signal()
+            continue
         if direct is not None:
             direct.begin_send()
         try:
@@ -41,6 +48,113 @@ async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: D
         finally:
             if direct is not None:
                 direct.end_send()
+
+
+class _Socket:
+    """One WebSocket's life: the reading runs in the ASGI task itself; the writer task exists only while it has
+    work when a DirectWriter does the ordinary writes (a parked task per idle connection costs ~1.5 KB); the end
+    of the connection is a callback, not a task waiting on an event."""
+
+    def __init__(self, ws: WebSocket, connection: HubConnectionContext, direct: DirectWriter | None) -> None:
+        self.ws = ws
+        self.connection = connection
+        self.direct = direct
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.reason: str | None = None  # why the socket ends: "gone", "writer", "reader", "takeover", "failed"
+        self.stopped: asyncio.Future[None] | None = None  # the reader, waiting for the end after a client Close
+        self.reading = False  # the ASGI task is parked in `ws.receive()`: `finish` interrupts it there
+        self.interrupted = False
+        self.writer: asyncio.Task[bool] | None = None
+        self.writer_failed = False
+        self.client_code: int | None = None  # the client's close code, when the client ended the socket
+
+    # --- the end ----------------------------------------------------------------------------------
+    def finish(self, why: str) -> None:
+        if self.reason is not None:
+            return
+        self.reason = why
+        if self.stopped is not None and not self.stopped.done():
+            self.stopped.set_result(None)
+        if self.reading and self.task is not None and not self.interrupted:
+            self.interrupted = True
+            self.task.cancel()
+
+    @property
+    def graceful(self) -> bool:
+        """The server finished (Close flushed, or disposed), or the client closed properly. Anything else (a send
+        failed, the TCP connection died: 1005/1006) is a drop a stateful client may repair."""
+        if self.reason in ("gone", "writer"):
+            return not self.writer_failed
+        if self.reason == "reader":
+            return self.client_code not in (NO_STATUS, ABNORMAL_CLOSURE)
+        return False
+
+    # --- writing ------------------------------------------------------------------------------------
+    def wake_writer(self) -> None:
+        if self.writer is None and self.reason is None:
+            self.writer = self.loop.create_task(self._write())
+
+    async def _write(self) -> bool:
+        direct = self.direct
+        lazy = direct is not None and direct.attached
+        try:
+            done = await _write_loop(self.ws, self.connection, direct, lazy)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.writer_failed = True
+            self.finish("writer")
+            return True
+        finally:
+            self.writer = None
+        if done:
+            self.finish("writer")
+        return done
+
+    async def stop_writer(self) -> None:
+        writer = self.writer
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    # --- reading ------------------------------------------------------------------------------------
+    async def read(self) -> None:
+        """Read until the client leaves or `finish` is called."""
+        ws, connection, task = self.ws, self.connection, self.task
+        try:
+            while self.reason is None:
+                self.reading = True
+                try:
+                    message = await ws.receive()
+                except asyncio.CancelledError:
+                    if self.interrupted and task is not None and task.uncancel() == 0:
+                        return  # `finish` stopped the reading; nothing was taken from the socket
+                    raise
+                finally:
+                    self.reading = False
+                if message["type"] == "websocket.disconnect":
+                    self.client_code = message.get("code")
+                    self.finish("reader")
+                    return
+                data = message.get("bytes")
+                if data is None:
+                    data = (message.get("text") or "").encode("utf-8")
+                if not await receive(connection, data):
+                    # Ending (client Close, or a handshake error): the writer flushes the Close, then the end.
+                    if self.reason is None:
+                        self.stopped = self.loop.create_future()
+                        await self.stopped
+                    if self.reason == "writer" and not self.writer_failed:
+                        self.reason = "gone"  # the server's own ending: graceful
+                    return
+        except WebSocketDisconnect as exc:
+            self.client_code = exc.code
+            self.finish("reader")
+        except Exception:
+            log.exception("connection %s: reading the websocket failed", connection.connection_id)
+            self.finish("failed")
 
 
 async def take_over(connection: HubConnectionContext, seconds: float = 5.0) -> bool:
@@ -69,37 +183,27 @@ async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resu
         connection.created_at = time.monotonic()
         attach_parser(connection, Transport.WEB_SOCKETS)
     loop = asyncio.get_running_loop()
-    stop: asyncio.Future[str] = loop.create_future()  # one future, not a task per thing to wait for (memory)
     detached: asyncio.Future[None] = loop.create_future()
-
-    def finish(why: str) -> None:
-        if not stop.done():
-            stop.set_result(why)
-
-    connection.items["_ws_takeover"] = (finish, detached)
     direct = DirectWriter.attach(ws, connection)
-    writer = loop.create_task(_write_loop(ws, connection, direct))
-    reader = loop.create_task(_read_loop(ws, connection))
-    gone = loop.create_task(connection.transport_gone.wait())
-    for task in (writer, reader, gone):
-        task.add_done_callback(lambda _task: finish("task"))
-    await stop
-    done = {task for task in (writer, reader, gone) if task.done()}
-    # Graceful: the server finished (Close flushed, or disposed), or the client sent a close frame.
-    # Anything else (a send failed, the TCP connection died: 1006) is a drop a stateful client may repair.
-    graceful = gone in done or (writer in done and not writer.cancelled() and writer.exception() is None)
-    if reader in done and not reader.cancelled() and reader.exception() is None:
-        # 1005 (no status) is what uvicorn reports for a dropped TCP connection, and what the TS client
-        # sends on stop() right after its hub Close message (which already ended the connection).
-        graceful = graceful or reader.result() not in (NO_STATUS, ABNORMAL_CLOSURE)
-    log.debug("connection %s: websocket ended (graceful=%s, reader=%s)", connection.connection_id, graceful,
-              reader.result() if reader in done and not reader.cancelled() and reader.exception() is None else "-")
-    if direct is not None:
-        direct.detach()
-    for task in (writer, reader, gone):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    sock = _Socket(ws, connection, direct)
+    connection.items["_ws_takeover"] = (sock.finish, detached)
+    stop_watching = connection.transport_gone.on_set(lambda: sock.finish("gone"))
+    if direct is None:
+        sock.writer = loop.create_task(sock._write())  # every write goes through the task: it stays
+    else:
+        connection.queue.on_wake = sock.wake_writer
+        sock.wake_writer()  # for whatever waited before the socket (a resume's replay, an early Close)
+    try:
+        await sock.read()
+    finally:
+        stop_watching()
+        connection.queue.on_wake = None
+        if direct is not None:
+            direct.detach()
+        await sock.stop_writer()
+    graceful = sock.graceful
+    log.debug("connection %s: websocket ended (%s, graceful=%s, client code=%s)", connection.connection_id,
+              sock.reason, graceful, sock.client_code)
     if ws.client_state is WebSocketState.CONNECTED and ws.application_state is WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
             await ws.close(1000)
@@ -111,25 +215,6 @@ async def run_websocket(ws: WebSocket, connection: HubConnectionContext, *, resu
         return
     _set(detached)
     connection.manager.dispose(connection, None)
-
-
-async def _read_loop(ws: WebSocket, connection: HubConnectionContext) -> int | None:
-    """Read until the client leaves (returns its close code) or the connection ends (returns None)."""
-    try:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                code: int | None = message.get("code")
-                return code
-            data = message.get("bytes")
-            if data is None:
-                data = (message.get("text") or "").encode("utf-8")
-            if not await receive(connection, data):
-                # Ending: let the writer flush the Close (or handshake error) and stop.
-                await connection.transport_gone.wait()
-                return None
-    except WebSocketDisconnect as exc:
-        return exc.code
 
 
 def _set(future: asyncio.Future[None]) -> None:
