@@ -162,33 +162,34 @@ class SocketioConnection:
 
 
 class WsConnection:
-    def __init__(self, ws: Any, counter: Counter, binary: bool) -> None:
-        self.ws = ws
+    """The relay's subscriber on the same lean WebSocket as the hub's client (hub.client.ws_transport): each
+    message is decoded in the socket's read callback."""
+
+    def __init__(self, counter: Counter, binary: bool) -> None:
         self.counter = counter
         self.binary = binary
-        self.joined: asyncio.Queue[str] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(self.read())
+        self.ws: Any = None
+        self.joined: asyncio.Queue[bytes] = asyncio.Queue()
 
     @classmethod
     async def open(cls, config: dict[str, Any], counter: Counter) -> WsConnection:
-        from websockets.asyncio.client import connect
+        from hub.client.ws_transport import open_websocket
 
+        connection = cls(counter, config["protocol"] == "msgpack")
         url = config["url"].replace("http://", "ws://") + f"/?protocol={config['protocol']}"
-        ws = await connect(url, ping_interval=None, max_size=4 * 1024 * 1024)
-        return cls(ws, counter, config["protocol"] == "msgpack")
+        connection.ws = await open_websocket(url, connection.on_message, max_size=4 * 1024 * 1024)
+        return connection
 
-    async def read(self) -> None:
-        counter = self.counter
-        with contextlib.suppress(Exception):
-            async for raw in self.ws:
-                if isinstance(raw, str) and raw.startswith("joined"):
-                    self.joined.put_nowait(raw)
-                    continue
-                message = msgpack.unpackb(raw) if self.binary else orjson.loads(raw)
-                if message["type"] == "audio":
-                    counter.audio_frame(message["conversationId"], message["data"])
-                else:
-                    counter.transcript(message["conversationId"], message["text"])
+    def on_message(self, raw: bytes, text: bool) -> None:
+        if text and raw.startswith(b"joined"):
+            self.joined.put_nowait(raw)
+            return
+        # An exception here fails this connection (the transport closes it): what follows counts as lost.
+        message = msgpack.unpackb(raw) if self.binary else orjson.loads(raw)
+        if message["type"] == "audio":
+            self.counter.audio_frame(message["conversationId"], message["data"])
+        else:
+            self.counter.transcript(message["conversationId"], message["text"])
 
     async def subscribe(self, conversation_id: str) -> None:
         await self.ws.send("join " + conversation_id)
@@ -196,9 +197,6 @@ class WsConnection:
 
     async def close(self) -> None:
         await self.ws.close()
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
 
 
 async def main(config: dict[str, Any]) -> None:
