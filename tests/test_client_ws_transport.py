@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -13,6 +14,9 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import Protocol, Side
+from websockets.utils import accept_key
 
 from hub.client.signalr import HubClient, HubError
 from hub.client.ws_transport import WebSocketConnection, open_websocket
@@ -257,5 +261,108 @@ def test_open_timeout_and_refused_upgrade() -> None:
         async with hub() as (url, _):
             with pytest.raises(Exception, match="HTTP 4"):  # the hub without negotiate refuses the upgrade
                 await open_websocket(url.replace("http://", "ws://") + "?id=unknown", Inbox())
+
+    asyncio.run(main())
+
+
+# --- frames websockets' server never sends: a raw server writing exact bytes ------------------------------------
+
+
+def server_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False) -> bytes:
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    length = len(payload)
+    if length < 126:
+        size = bytes([length])
+    elif length < 65536:
+        size = bytes([126]) + length.to_bytes(2, "big")
+    else:
+        size = bytes([127]) + length.to_bytes(8, "big")
+    if masked:
+        return head + bytes([size[0] | 0x80]) + size[1:] + b"\0\0\0\0" + payload  # a zero mask: payload unchanged
+    return head + size + payload
+
+
+@contextlib.asynccontextmanager
+async def raw_server(script: bytes, received: list[Frame], piece: int = 0) -> AsyncIterator[str]:
+    """Answers the upgrade and writes `script` in the same write (or after it in `piece`-byte writes, yielding to
+    the loop between them so the client reads them apart); records the client's frames until its Close, then ends
+    the TCP connection (as a server does after the close handshake)."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = re.search(rb"sec-websocket-key: *(\S+)", request, re.IGNORECASE)
+        assert key is not None
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept_key(key.group(1).decode()).encode() + b"\r\n\r\n"
+                     + (b"" if piece else script))
+        for start in range(0, len(script), piece) if piece else ():
+            writer.write(script[start:start + piece])
+            await writer.drain()
+            await asyncio.sleep(0)
+        parser = Protocol(Side.SERVER)
+        while data := await reader.read(65536):
+            parser.receive_data(data)
+            received.extend(event for event in parser.events_received() if isinstance(event, Frame))
+            if any(frame.opcode is Opcode.CLOSE for frame in received):
+                break
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("piece", [0, 5, 4096], ids=["with-the-upgrade", "5-byte-writes", "4k-writes"])
+def test_fragments_with_a_ping_between_them_split_anywhere(piece: int) -> None:
+    script = (server_frame(2, b"ab", fin=False) + server_frame(9, b"p") + server_frame(0, b"cd", fin=False)
+              + server_frame(0, b"ef") + server_frame(1, b"\xc3", fin=False) + server_frame(0, b"\xa9")
+              + server_frame(2, b"z" * (700 if piece == 5 else 70_000)) + server_frame(2, b"y" * 300)
+              + server_frame(8, Close(1000, "done").serialize()))
+    received: list[Frame] = []
+
+    async def main() -> None:
+        async with raw_server(script, received, piece) as url:
+            inbox = Inbox()
+            conn = await open_websocket(url, inbox, on_close=inbox.closed.set)
+            await wait_for(inbox.closed.wait(), 10)
+            assert inbox.messages == [(b"abcdef", False), ("é".encode(), True),
+                                      (b"z" * (700 if piece == 5 else 70_000), False), (b"y" * 300, False)]
+            assert [(f.opcode, bytes(f.data)) for f in received] == [
+                (Opcode.PONG, b"p"), (Opcode.CLOSE, Close(1000, "done").serialize())]  # pong, then the echo
+            assert conn.close_code == 1000 and conn.close_reason == "done"
+            await conn.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("script", "code"), [
+    (server_frame(2, b"x", masked=True), 1002),
+    (server_frame(2, b"x", rsv=0x40), 1002),  # no extension negotiated
+    (server_frame(0, b"x"), 1002),  # a continuation with nothing to continue
+    (server_frame(2, b"a", fin=False) + server_frame(2, b"b"), 1002),  # a new message inside a fragmented one
+    (server_frame(9, b"p", fin=False), 1002),  # a fragmented control frame
+    (server_frame(3, b"x"), 1002),  # a reserved opcode
+    (server_frame(1, b"\xff\xfe"), 1007),  # text that is not UTF-8
+    (server_frame(2, b"a" * 200, fin=False) + server_frame(0, b"b" * 900), 1009),  # over max_size in fragments
+], ids=["masked", "rsv", "continuation", "interleaved", "control-fragmented", "opcode", "utf8", "too-big"])
+def test_a_protocol_violation_fails_the_connection(script: bytes, code: int) -> None:
+    received: list[Frame] = []
+
+    async def main() -> None:
+        async with raw_server(server_frame(2, b"first") + script + server_frame(2, b"never"), received) as url:
+            inbox = Inbox()
+            conn = await open_websocket(url, inbox, on_close=inbox.closed.set, max_size=1000)
+            await wait_for(inbox.closed.wait(), 10)
+            assert inbox.messages == [(b"first", False)]
+            assert conn.sent_close_code == code
+            assert [f.opcode for f in received] == [Opcode.CLOSE] and Close.parse(received[0].data).code == code
+            await conn.close()
 
     asyncio.run(main())

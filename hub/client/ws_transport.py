@@ -69,7 +69,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._opened: asyncio.Future[None] = loop.create_future()
         self._closed: asyncio.Future[None] = loop.create_future()
         self._transport: asyncio.Transport | None = None
-        self._handshake = bytearray()  # the HTTP answer until its blank line
+        self._handshake: bytearray | None = bytearray()  # the HTTP answer until its blank line, then None
         self._fast = False  # data frames split here (no extension negotiated)
         self._chunks: list[bytes] = []  # received bytes not yet parsed (fast path)
         self._chunked = 0
@@ -209,7 +209,7 @@ class WebSocketConnection(asyncio.Protocol):
                     data = b"".join([*self._chunks, data])
                     self._chunks, self._chunked = [], 0
                 self._receive_library(data)
-            elif self._proto.state is State.CONNECTING:
+            elif self._handshake is not None:
                 self._receive_handshake(data)
             else:
                 self._receive_library(data)
@@ -259,18 +259,18 @@ class WebSocketConnection(asyncio.Protocol):
     def _receive_handshake(self, data: bytes) -> None:
         """Feed the library the HTTP answer only up to its blank line, so what follows (frames already sent by the
         server) can be split here and the library's own frame parser is left clean, at a frame boundary."""
+        assert self._handshake is not None
         self._handshake += data
         end = self._handshake.find(b"\r\n\r\n")
         if end < 0:
-            if len(self._handshake) > MAX_HEADER_BYTES:
-                self._receive_library(bytes(self._handshake))
+            if len(self._handshake) > MAX_HEADER_BYTES:  # the library reads it all (and refuses it)
+                head, self._handshake = bytes(self._handshake), None
+                self._receive_library(head)
             return
         head, rest = bytes(self._handshake[: end + 4]), bytes(self._handshake[end + 4:])
-        self._handshake.clear()
+        self._handshake = None  # from here on every byte goes to a frame parser (or the refusal's body)
         self._receive_library(head)
-        if self._proto.state is State.CONNECTING:  # an answer with a body (a refusal): the library reads it
-            self._receive_library(rest)
-        elif rest:
+        if rest:
             self.data_received(rest)
 
     def _receive_library(self, data: bytes) -> None:
