@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -364,5 +368,38 @@ def test_a_protocol_violation_fails_the_connection(script: bytes, code: int) -> 
             assert conn.sent_close_code == code
             assert [f.opcode for f in received] == [Opcode.CLOSE] and Close.parse(received[0].data).code == code
             await conn.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for a throwaway certificate")
+def test_wss_verifies_the_server_with_the_given_context(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=scaled(30))
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b"x" * 300_000)
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0, ssl=server_tls, ping_interval=None) as server:
+            url = f"wss://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}/"
+            inbox = Inbox()
+            conn = await open_websocket(url, inbox, on_close=inbox.closed.set,
+                                        ssl_context=ssl.create_default_context(cafile=cert))
+            try:
+                await conn.send("echo")
+                await eventually(lambda: len(inbox.messages) == 2, 5, "both messages over TLS")
+                assert inbox.messages == [(b"x" * 300_000, False), (b"echo", True)]
+            finally:
+                await conn.close()
+            assert inbox.closed.is_set() and conn.close_code == 1000
+            with pytest.raises(ssl.SSLCertVerificationError):  # the default context does not know this certificate
+                await open_websocket(url, Inbox())
 
     asyncio.run(main())
