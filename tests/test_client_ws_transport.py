@@ -34,12 +34,12 @@ from tests.support.timing import eventually, scaled, wait_for
 
 
 @contextlib.asynccontextmanager
-async def hub() -> AsyncIterator[tuple[str, HubEndpoint]]:
+async def hub(deflate: bool = False) -> AsyncIterator[tuple[str, HubEndpoint]]:
     endpoint = HubEndpoint(TestHub, HubOptions(max_message_size=8 * 1024 * 1024))
     app = Starlette(routes=[HubRoute("/h", endpoint)])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           ws_per_message_deflate=False, ws_max_size=16 * 1024 * 1024))
+                                           ws_per_message_deflate=deflate, ws_max_size=16 * 1024 * 1024))
     task = asyncio.get_running_loop().create_task(server.serve())
     await eventually(lambda: server.started, 10, "uvicorn to start")
     try:
@@ -130,6 +130,27 @@ def test_server_close_ends_the_client_and_fails_what_waits() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+def test_messages_read_together_with_the_close_are_all_delivered(deflate: bool) -> None:
+    async def main() -> None:
+        async with hub(deflate) as (url, endpoint):
+            got: list[int] = []
+            client = await HubClient.connect(url, handlers={"Tick": lambda args: got.append(args[0])})
+            try:
+                assert client._ws is not None and client._ws.extensions == (["permessage-deflate"] if deflate else [])
+                await eventually(lambda: len(list(endpoint.manager.all_open())) == 1, 5, "1 open connection")
+                connection = next(iter(endpoint.manager.all_open()))
+                for n in range(100):
+                    broadcast(endpoint, "Tick", n)
+                connection.close("bye")  # no await in between: the last frames and the close arrive together
+                await wait_for(client.closed.wait(), 10)
+                assert got == list(range(100)) and client.close_error == "bye"
+            finally:
+                await client.close()
+
+    asyncio.run(main())
+
+
 def test_send_after_close_raises_hub_error() -> None:
     async def main() -> None:
         async with hub() as (url, _):
@@ -187,6 +208,25 @@ class Inbox:
 
     def __call__(self, payload: bytes, text: bool) -> None:
         self.messages.append((payload, text))
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"], ids=["plain", "deflate"])
+def test_messages_sent_just_before_the_server_closes_arrive(compression: str | None) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        for n in range(50):
+            await ws.send(f"m{n}")
+        await ws.close(1001, "going away")
+
+    async def main() -> None:
+        async with ws_server(handler, compression) as url:
+            inbox = Inbox()
+            conn = await open_websocket(url, inbox, on_close=inbox.closed.set)
+            await wait_for(inbox.closed.wait(), 10)
+            assert inbox.messages == [(f"m{n}".encode(), True) for n in range(50)]
+            assert (conn.close_code, conn.close_reason) == (1001, "going away")
+            await conn.close()
+
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize("compression", [None, "deflate"], ids=["plain", "deflate"])

@@ -81,6 +81,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._pings: dict[bytes, asyncio.Future[None]] = {}
         self._close_timer: asyncio.TimerHandle | None = None
+        self._ended = False  # this side closed or failed the connection: no message is delivered any more
 
     # --- state -------------------------------------------------------------------------------------
     @property
@@ -151,6 +152,7 @@ class WebSocketConnection(asyncio.Protocol):
     def close_nowait(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the close handshake without waiting; the TCP connection ends when the server answers (or after
         CLOSE_TIMEOUT_SECONDS). Nothing more is delivered to the message callback."""
+        self._ended = True
         if self._proto.state is State.OPEN and self._transport is not None:
             self._proto.send_close(code, reason)
             self._flush()
@@ -215,6 +217,7 @@ class WebSocketConnection(asyncio.Protocol):
                 self._receive_library(data)
         except Exception as exc:  # the message callback raised: fail the connection, keep the cause
             self.failure = self.failure or exc
+            self._ended = True
             log.warning("websocket message handler failed: %r", exc)
             if self._proto.state is State.OPEN:
                 self._proto.fail(CloseCode.INTERNAL_ERROR, "client error")
@@ -299,8 +302,8 @@ class WebSocketConnection(asyncio.Protocol):
             waiter = self._pings.pop(bytes(frame.data), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-        elif self._proto.state is not State.OPEN:
-            return  # no message is delivered once closing
+        elif self._ended:  # (not the state: a close frame parsed in the same read as these frames is no reason)
+            return
         elif opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             self._fragment_text = opcode is Opcode.TEXT
             if frame.fin:
@@ -325,6 +328,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     def _fail(self, code: int, reason: str) -> None:
         log.info("failing the websocket connection: %d %s", code, reason)
+        self._ended = True
         if self._proto.state is State.OPEN:
             self._proto.fail(code, reason)
         self._chunks, self._chunked, self._fragments = [], 0, []
