@@ -5,11 +5,11 @@ from `data_received` for every complete message: no reader task, no queue, no ta
 write to the transport at once; `send` waits only while the transport has paused writing (flow control).
 
 websockets' sans-I/O `ClientProtocol` does the HTTP upgrade, control frames (ping -> pong), the close handshake,
-failing the connection, and every outgoing frame (masked). Incoming data frames are split and reassembled here
-when no extension was negotiated (the common case: `python -m hub serve` declines permessage-deflate): the
-library parses a frame through generators and builds an object per frame, about 3 us of CPU, where splitting
-the read by hand costs well under 1 us. Control frames are handed to the library whole, so its state machine
-stays the only one. With permessage-deflate negotiated every byte goes through the library.
+failing the connection, and every outgoing frame (masked). Incoming data frames are split and reassembled by
+hub.client.ws_frames when no extension was negotiated (the common case: `python -m hub serve` declines
+permessage-deflate): the library parses a frame through generators and builds an object per frame, about 3 us
+of CPU, where splitting the read by hand costs well under 1 us. Control frames are handed to the library whole,
+so its state machine stays the only one. With permessage-deflate negotiated every byte goes through the library.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from websockets.http11 import USER_AGENT, Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from hub.client.ws_frames import FrameSplitter
+
 log = logging.getLogger("hub.client.ws")
 
 MessageCallback = Callable[[bytes, bool], None]  # (payload, is_text); text payloads are valid UTF-8, undecoded
@@ -38,7 +40,6 @@ CloseCallback = Callable[[], None]
 OPEN_TIMEOUT_SECONDS = 15.0
 CLOSE_TIMEOUT_SECONDS = 10.0
 MAX_HEADER_BYTES = 64 * 1024  # an HTTP upgrade answer longer than this is refused by the library anyway
-_CONTROL = frozenset((Opcode.CLOSE.value, Opcode.PING.value, Opcode.PONG.value))
 
 
 @functools.cache
@@ -70,12 +71,9 @@ class WebSocketConnection(asyncio.Protocol):
         self._closed: asyncio.Future[None] = loop.create_future()
         self._transport: asyncio.Transport | None = None
         self._handshake: bytearray | None = bytearray()  # the HTTP answer until its blank line, then None
-        self._fast = False  # data frames split here (no extension negotiated)
-        self._chunks: list[bytes] = []  # received bytes not yet parsed (fast path)
-        self._chunked = 0
-        self._need = 2  # bytes needed in _chunks before parsing can move on
-        self._fragments: list[bytes] = []  # a fragmented message being reassembled
-        self._fragment_size = 0
+        self._fast = False  # data frames split by _splitter (no extension negotiated)
+        self._splitter = FrameSplitter(max_size, self._deliver, self._control, self._fail)
+        self._fragments: list[bytes] = []  # a fragmented message being reassembled (library path)
         self._fragment_text = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -205,12 +203,12 @@ class WebSocketConnection(asyncio.Protocol):
         try:
             if self._fast:
                 if self._proto.state is State.OPEN:
-                    self._receive_fast(data)
+                    rest = self._splitter.feed(data)
+                    if rest:  # closing: the library reads on from this frame boundary (for the close answer)
+                        self._receive_library(rest)
                     return
-                if self._chunks:  # a frame begun while open: the library takes it from its first byte
-                    data = b"".join([*self._chunks, data])
-                    self._chunks, self._chunked = [], 0
-                self._receive_library(data)
+                pending = self._splitter.take_pending()  # a frame begun while open: from its first byte
+                self._receive_library(pending + data if pending else data)
             elif self._handshake is not None:
                 self._receive_handshake(data)
             else:
@@ -317,110 +315,30 @@ class WebSocketConnection(asyncio.Protocol):
                 self._fragments = []
                 self._deliver(payload, self._fragment_text)
 
-    def _deliver(self, payload: bytes, text: bool) -> None:
+    def _deliver(self, payload: bytes, text: bool) -> bool:
+        """One whole message to the callback; False once the connection is closing (stop parsing)."""
         if text:
             try:
                 payload.decode()
             except UnicodeDecodeError as exc:
                 self._fail(CloseCode.INVALID_DATA, f"invalid UTF-8 at position {exc.start}")
-                return
+                return False
         self.on_message(payload, text)
+        return self._proto.state is State.OPEN
+
+    def _control(self, frame: bytes) -> bool:
+        """A whole control frame from the fast path: the library answers pings and runs the close handshake."""
+        self._receive_library(frame)
+        return self._proto.state is State.OPEN
 
     def _fail(self, code: int, reason: str) -> None:
         log.info("failing the websocket connection: %d %s", code, reason)
         self._ended = True
         if self._proto.state is State.OPEN:
             self._proto.fail(code, reason)
-        self._chunks, self._chunked, self._fragments = [], 0, []
+        self._splitter.reset()
+        self._fragments = []
         self._flush()
-
-    def _receive_fast(self, data: bytes) -> None:
-        """Split frames out of the bytes received; whole data messages go straight to the callback."""
-        if self._chunks:
-            self._chunks.append(data)
-            self._chunked += len(data)
-            if self._chunked < self._need:
-                return
-            data = b"".join(self._chunks)
-            self._chunks, self._chunked = [], 0
-        end = len(data)
-        pos = 0
-        while end - pos >= 2:
-            head = data[pos]
-            length = data[pos + 1]
-            if length & 0x80:
-                return self._fail(CloseCode.PROTOCOL_ERROR, "incorrect masking")
-            if head & 0x70:
-                return self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
-            start = pos + 2
-            if length == 126:
-                start = pos + 4
-                if start > end:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-            elif length == 127:
-                start = pos + 10
-                if start > end:
-                    break
-                length = int.from_bytes(data[pos + 2:start], "big")
-            opcode = head & 0x0F
-            fin = head & 0x80
-            if opcode in _CONTROL:
-                if length > 125 or not fin:
-                    return self._fail(CloseCode.PROTOCOL_ERROR, "invalid control frame")
-            elif opcode > 2:
-                return self._fail(CloseCode.PROTOCOL_ERROR, "invalid opcode")
-            elif length > self.max_size - (self._fragment_size if opcode == 0 else 0):
-                return self._fail(CloseCode.MESSAGE_TOO_BIG, f"message over {self.max_size} bytes")
-            stop = start + length
-            if stop > end:
-                break
-            if opcode in _CONTROL:  # the library answers pings and runs the close handshake
-                self._receive_library(data[pos:stop])
-                pos = stop
-                if self._proto.state is not State.OPEN:  # a close: the library discards the rest
-                    if pos < end:
-                        self._receive_library(data[pos:])
-                    return None
-                continue
-            payload = data[start:stop]
-            pos = stop
-            if opcode == 0:
-                if not self._fragments:
-                    return self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
-                self._fragments.append(payload)
-                self._fragment_size += length
-                if fin:
-                    payload = b"".join(self._fragments)
-                    self._fragments, self._fragment_size = [], 0
-                    self._deliver(payload, self._fragment_text)
-            elif self._fragments:
-                return self._fail(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
-            elif fin:
-                self._deliver(payload, opcode == 1)
-            else:
-                self._fragments, self._fragment_size, self._fragment_text = [payload], length, opcode == 1
-            if self._proto.state is not State.OPEN:  # the callback closed or failed the connection
-                if pos < end:  # the library reads on from this frame boundary (the server's close answer)
-                    self._receive_library(data[pos:])
-                return None
-        if pos < end:
-            rest = data[pos:] if pos else data
-            self._chunks, self._chunked = [rest], len(rest)
-            self._need = _needed(rest)
-        return None
-
-
-def _needed(rest: bytes) -> int:
-    """How many bytes the frame starting `rest` takes, as far as its header tells (at least its header)."""
-    if len(rest) < 2:
-        return 2
-    length = rest[1] & 0x7F
-    if length == 126:
-        return 4 if len(rest) < 4 else 4 + ((rest[2] << 8) | rest[3])
-    if length == 127:
-        return 10 if len(rest) < 10 else 10 + int.from_bytes(rest[2:10], "big")
-    return 2 + length
 
 
 async def open_websocket(url: str, on_message: MessageCallback, *, on_close: CloseCallback | None = None,
