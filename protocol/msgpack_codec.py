@@ -221,41 +221,59 @@ class MessagePackMessageReader(MessageReader):
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[HubMessage]:
-        self._buffer += data
-        buffer = self._buffer
+        """Whole messages in what has arrived so far. Records are read in place from `data` (no copy of the
+        common case, a read holding whole records); only an incomplete tail is kept for the next call."""
+        if self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        view = memoryview(data)
+        size = len(view)
         messages: list[HubMessage] = []
         pos = 0
         try:
-            while pos < len(buffer):
-                length = 0
-                shift = 0
-                index = pos
-                while True:
-                    if index >= len(buffer):
-                        return messages  # the prefix itself is incomplete
-                    if index - pos >= MAX_VARINT_BYTES:
-                        raise ProtocolError("Messages over 2GB in size are not supported.")
-                    byte = buffer[index]
-                    length |= (byte & 0x7F) << shift
-                    index += 1
-                    shift += 7
-                    if not byte & 0x80:
-                        break
+            while pos < size:
+                byte = view[pos]
+                if byte < 0x80:  # a one-byte length prefix: messages under 128 bytes
+                    length, index = byte, pos + 1
+                else:
+                    length, index = self._long_prefix(view, pos)
+                    if index < 0:
+                        break  # the prefix itself is incomplete
                 if length > self._max:
                     raise MessageTooLarge(self._max)
-                if index + length > len(buffer):
-                    return messages
-                body = bytes(buffer[index : index + length])
+                if index + length > size:
+                    break
                 pos = index + length
-                messages.append(parse_body(body))
-            return messages
+                messages.append(parse_body(view[index:pos]))
         finally:
-            del buffer[:pos]
+            if pos < size:
+                self._buffer += view[pos:]
+            view.release()
+        return messages
+
+    @staticmethod
+    def _long_prefix(view: memoryview, pos: int) -> tuple[int, int]:
+        """(length, index of the body) of a multi-byte varint prefix at `pos`; index -1 when incomplete."""
+        length = 0
+        shift = 0
+        index = pos
+        while True:
+            if index >= len(view):
+                return 0, -1
+            if index - pos >= MAX_VARINT_BYTES:
+                raise ProtocolError("Messages over 2GB in size are not supported.")
+            byte = view[index]
+            length |= (byte & 0x7F) << shift
+            index += 1
+            shift += 7
+            if not byte & 0x80:
+                return length, index
 
 
-def parse_body(body: bytes) -> HubMessage:
+def parse_body(body: bytes | memoryview) -> HubMessage:
     try:
-        parts = unpackb(body)
+        parts = unpackb(body)  # type: ignore[arg-type]  # msgpack reads any buffer; bin fields come out as bytes
     except Exception as exc:  # msgpack raises several unrelated types for malformed input
         raise ProtocolError(f"Error reading MessagePack: {type(exc).__name__}.") from None
     return parse_array(parts)
