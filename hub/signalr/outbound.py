@@ -14,10 +14,10 @@ Bounds (voicehub-contract.md section 3, "Slow consumers"):
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable, Hashable
 
+from hub.signalr.light import LightEvent
 from protocol import HubProtocol, TransferFormat
 from protocol.messages import HubMessage, is_trackable
 
@@ -76,8 +76,7 @@ class OutboundQueue:
         self._entries: deque[Entry] = deque()
         self._droppable: dict[Hashable, deque[Entry]] = {}
         self._dropped_waiting = 0  # dropped entries still in _entries (skipped by take, compacted when many)
-        self._signaled = False  # an asyncio.Event without its per-instance deque: waiters are made on demand
-        self._waiters: list[asyncio.Future[None]] | None = None
+        self._signal = LightEvent()  # set by `wake`, cleared by `wait_signal`
         self.notify: Callable[[], None] | None = None
         self.on_wake: Callable[[], None] | None = None
         """Called by `wake`: a transport that starts its writer task only when there is work (websocket.py)."""
@@ -137,28 +136,14 @@ class OutboundQueue:
 
     def wake(self) -> None:
         """Wake whoever waits in `wait_signal` (new frames, an ack, a close)."""
-        self._signaled = True
-        waiters, self._waiters = self._waiters, None
-        if waiters:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._signal.set()
         if self.on_wake is not None:
             self.on_wake()
 
     async def wait_signal(self) -> None:
         """Until `put` or `wake` is called (returns at once if that happened since the last call)."""
-        if not self._signaled:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if self._waiters is not None and waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        self._signaled = False
+        await self._signal.wait()
+        self._signal.clear()
 
     def take(self, max_bytes: int = MAX_BATCH_BYTES, *, trackable_allowed: bool = True) -> list[Entry]:
         """Frames for one transport write (at least one if any waits, then up to `max_bytes`)."""
