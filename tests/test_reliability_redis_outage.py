@@ -32,7 +32,10 @@ def test_hub_survives_a_redis_outage_and_monitors_lose_no_final_turn() -> None:
     assert report.callers_closed == 0
     assert report.callers_with_error == report.conversations, "a caller stalled silently"
     assert report.callers_transcribed_after == report.conversations, "a caller got nothing after the outage"
-    assert report.monitor_gaps >= report.conversations
+    # The node noticed the outage and told every feed (a Gap goes to a monitor only for seqs it really missed: when
+    # the pipeline's retried turns land after the node re-subscribed, they arrive live and no Gap is due; the
+    # Gap{broker_outage} path itself: test_voice_monitor.py::test_broker_outage_reports_only_what_went_missing).
+    assert "pub/sub connection restored; listeners are told messages may be lost" in log
     assert report.acked > 0 and report.acked_missing == 0
     assert report.history_finals >= report.acked
     assert report.lost == 0
