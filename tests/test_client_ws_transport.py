@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import Protocol, Side
@@ -24,35 +22,16 @@ from websockets.utils import accept_key
 
 from hub.client.signalr import HubClient, HubError
 from hub.client.ws_transport import WebSocketConnection, open_websocket
-from hub.conformance import TestHub
-from hub.signalr.endpoint import HubEndpoint, HubRoute
+from hub.signalr.endpoint import HubEndpoint
 from hub.signalr.options import HubOptions
-from hub.signalr.outbound import OutgoingMessage
-from protocol import InvocationMessage
-from tests.support.ports import free_port
+from tests.support.inproc_hub import PATH, broadcast, running_hub
 from tests.support.timing import eventually, scaled, wait_for
 
 
 @contextlib.asynccontextmanager
 async def hub(deflate: bool = False) -> AsyncIterator[tuple[str, HubEndpoint]]:
-    endpoint = HubEndpoint(TestHub, HubOptions(max_message_size=8 * 1024 * 1024))
-    app = Starlette(routes=[HubRoute("/h", endpoint)])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           ws_per_message_deflate=deflate, ws_max_size=16 * 1024 * 1024))
-    task = asyncio.get_running_loop().create_task(server.serve())
-    await eventually(lambda: server.started, 10, "uvicorn to start")
-    try:
-        yield f"http://127.0.0.1:{port}/h", endpoint
-    finally:
-        server.should_exit = True
-        await wait_for(task, scaled(15))
-
-
-def broadcast(endpoint: HubEndpoint, target: str, value: Any) -> None:
-    message = OutgoingMessage(InvocationMessage(target, [value]))
-    for connection in endpoint.manager.all_open():
-        connection.send_encoded(message)
+    async with running_hub(HubOptions(max_message_size=8 * 1024 * 1024), deflate=deflate) as (port, endpoint, _server):
+        yield f"http://127.0.0.1:{port}{PATH}", endpoint
 
 
 @pytest.mark.parametrize("msgpack", [False, True], ids=["json", "msgpack"])

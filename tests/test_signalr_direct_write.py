@@ -11,41 +11,19 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 
 from hub.client.signalr import HubClient
-from hub.conformance import TestHub
-from hub.signalr.endpoint import HubEndpoint, HubRoute
-from hub.signalr.options import HubOptions
-from hub.signalr.outbound import OutgoingMessage
+from hub.signalr.endpoint import HubEndpoint
 from hub.signalr.transports import direct
-from protocol import InvocationMessage
-from tests.support.ports import free_port
-from tests.support.timing import eventually, scaled, wait_for
+from tests.support.inproc_hub import PATH, broadcast, running_hub
+from tests.support.timing import eventually, wait_for
 
 
 @contextlib.asynccontextmanager
 async def serve(deflate: bool = False) -> AsyncIterator[tuple[str, HubEndpoint]]:
-    endpoint = HubEndpoint(TestHub, HubOptions())
-    app = Starlette(routes=[HubRoute("/h", endpoint)])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           ws_per_message_deflate=deflate))
-    task = asyncio.get_running_loop().create_task(server.serve())
-    await eventually(lambda: server.started, 10, "uvicorn to start")
-    try:
-        yield f"http://127.0.0.1:{port}/h", endpoint
-    finally:
-        server.should_exit = True
-        await wait_for(task, scaled(15))
-
-
-def broadcast(endpoint: HubEndpoint, target: str, value: Any, drop_key: Any = None) -> None:
-    message = OutgoingMessage(InvocationMessage(target, [value]))
-    for connection in endpoint.manager.all_open():
-        connection.send_encoded(message, drop_key=drop_key)
+    async with running_hub(deflate=deflate) as (port, endpoint, _server):
+        yield f"http://127.0.0.1:{port}{PATH}", endpoint
 
 
 def test_fan_out_is_written_directly_whole_and_in_order() -> None:

@@ -14,14 +14,12 @@ from typing import Any
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from hub.conformance import TestHub
 from hub.signalr.dispatcher import MAX_QUEUED_INVOCATIONS
-from hub.signalr.endpoint import HubEndpoint, HubRoute, HubStarlette
+from hub.signalr.endpoint import HubEndpoint
 from hub.signalr.light import LightEvent, LightQueue
-from hub.signalr.options import HubOptions
 from hub.signalr.transports.uvicorn_ws import LeanWebSocketProtocol
-from tests.support.ports import free_port
-from tests.support.timing import eventually, scaled, wait_for
+from tests.support.inproc_hub import running_hub
+from tests.support.timing import eventually, wait_for
 
 RS = "\x1e"
 IDLE = 12
@@ -29,18 +27,8 @@ IDLE = 12
 
 @contextlib.asynccontextmanager
 async def serve() -> AsyncIterator[tuple[int, HubEndpoint, uvicorn.Server]]:
-    endpoint = HubEndpoint(TestHub, HubOptions())
-    app = HubStarlette(routes=[HubRoute("/h", endpoint)])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           ws_per_message_deflate=False, ws=LeanWebSocketProtocol))
-    task = asyncio.get_running_loop().create_task(server.serve())
-    await eventually(lambda: server.started, 10, "uvicorn to start")
-    try:
-        yield port, endpoint, server
-    finally:
-        server.should_exit = True
-        await wait_for(task, scaled(15))
+    async with running_hub(lean=True) as running:
+        yield running
 
 
 async def open_json(port: int) -> ClientConnection:
