@@ -30,14 +30,14 @@ async def _write_loop(ws: WebSocket, connection: HubConnectionContext, direct: D
     """Write queued frames. True once the connection's writes are over (the socket should end); False when the
     queue is empty and `idle_exit` (the task is started again by the next wake-up)."""
     while True:
-        payload = connection.take_write()
-        if payload is None:
-            if connection.writes_finished:
+        if idle_exit:
+            payload = connection.take_write()
+            if payload is None:
+                return connection.writes_finished
+        else:
+            payload = await connection.next_write()
+            if payload is None:
                 return True
-            if idle_exit:
-                return False
-            await connection.queue.wait_signal()
-            continue
         if direct is not None:
             direct.begin_send()
         try:
@@ -100,8 +100,6 @@ class _Socket:
         lazy = direct is not None and direct.attached
         try:
             done = await _write_loop(self.ws, self.connection, direct, lazy)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             self.writer_failed = True
             self.finish("writer")
@@ -146,8 +144,6 @@ class _Socket:
                     if self.reason is None:
                         self.stopped = self.loop.create_future()
                         await self.stopped
-                    if self.reason == "writer" and not self.writer_failed:
-                        self.reason = "gone"  # the server's own ending: graceful
                     return
         except WebSocketDisconnect as exc:
             self.client_code = exc.code
