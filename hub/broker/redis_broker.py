@@ -37,6 +37,7 @@ from hub.broker.base import (
     audio_frames_since,
 )
 from hub.broker.local import LocalSubscription
+from hub.broker.redis_pipe import PipeScript, RedisPipe
 from hub.broker.redis_pubsub import PubSubReader
 from hub.broker.redis_sessions import RedisSessionRegistry
 
@@ -71,6 +72,11 @@ class RedisBroker:
         self.redis = Redis(connection_pool=self._pool)
         self._publish_event = self.redis.register_script(redis_scripts.PUBLISH_EVENT)
         self._publish_audio = self.redis.register_script(redis_scripts.PUBLISH_AUDIO)
+        # The hot writes (frames, events) go over one pipelined connection when the URL allows it (redis_pipe.py).
+        self._pipe = RedisPipe(url, command_timeout=command_timeout, connect_timeout=connect_timeout) \
+            if RedisPipe.supports(url) else None
+        self._pipe_publish_event = PipeScript.of(redis_scripts.PUBLISH_EVENT)
+        self._pipe_publish_audio = PipeScript.of(redis_scripts.PUBLISH_AUDIO)
         self._history = self.redis.register_script(redis_scripts.HISTORY)
         self._expire = self.redis.register_script(redis_scripts.EXPIRE)
         self._renew = self.redis.register_script(redis_scripts.RENEW_LEASE)
@@ -105,6 +111,8 @@ class RedisBroker:
                 await self._heartbeat
             self._heartbeat = None
         await self.reader.close()
+        if self._pipe is not None:
+            await self._pipe.close()
         await self.redis.aclose()
         await self._pool.aclose()
 
@@ -127,13 +135,19 @@ class RedisBroker:
         k = self.keys
         keys = [k.seq(conversation_id), k.log(conversation_id), k.events(conversation_id), k.lifecycle]
         args: list[Any] = [codec.encode_without_seq(event), self.log_maxlen, "1" if lifecycle else "0"]
-        seq = await self._call("publish_event", self._publish_event(keys=keys, args=args))
+        if self._pipe is not None:
+            seq = await self._pipe.run_script("publish_event", self._pipe_publish_event, keys, args)
+        else:
+            seq = await self._call("publish_event", self._publish_event(keys=keys, args=args))
         return int(seq)
 
     async def publish_audio(self, conversation_id: str, frame: dict[str, Any]) -> None:
         keys = [self.keys.audio(conversation_id), self.keys.audiolog(conversation_id)]
         args: list[Any] = [codec.encode(frame), self.audio_window_ms, self.audiolog_maxlen]
-        await self._call("publish_audio", self._publish_audio(keys=keys, args=args))
+        if self._pipe is not None:
+            await self._pipe.run_script("publish_audio", self._pipe_publish_audio, keys, args)
+        else:
+            await self._call("publish_audio", self._publish_audio(keys=keys, args=args))
 
     async def publish_control(self, conversation_id: str, message: dict[str, Any]) -> None:
         await self._call("publish_control", self.redis.publish(self.keys.control(conversation_id), codec.encode(message)))
