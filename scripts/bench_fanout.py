@@ -28,9 +28,9 @@ from bench.point import PointResult, Target, run_point  # noqa: E402
 from bench.procs import RedisServer, Server, hub_server, socketio_server, ws_server  # noqa: E402
 from bench.report import HEADER, efficiency, knee, row, save  # noqa: E402
 
-QUICK = {"protocols": ["msgpack"], "subs": [10], "levels": [4, 8, 16, 24, 32, 48, 64, 96], "duration": 3.0,
+QUICK = {"protocols": ["msgpack"], "subs": [10], "levels": [4, 8, 16, 24, 32, 48, 64, 96, 128], "duration": 3.0,
          "warmup": 1.0, "bisect": 1, "retries": 1}
-FULL = {"protocols": ["msgpack", "json"], "subs": [10, 40], "levels": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96],
+FULL = {"protocols": ["msgpack", "json"], "subs": [10, 40], "levels": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128],
         "duration": 6.0, "warmup": 2.0, "bisect": 2, "retries": 2}
 PEERS = ("hub", "socketio", "websockets")
 SLOW_DURATION = 12.0
