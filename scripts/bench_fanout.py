@@ -34,6 +34,7 @@ FULL = {"protocols": ["msgpack", "json"], "subs": [10, 40], "levels": [1, 2, 4, 
         "duration": 6.0, "warmup": 2.0, "bisect": 2, "retries": 2}
 PEERS = ("hub", "socketio", "websockets")
 SLOW_DURATION = 12.0
+HALF_KNEE_RUNS = 3
 PUBLISHER_LATE_MS = 20.0  # a publisher this late (p99 behind its 20 ms schedule) was starved by other load
 
 
@@ -166,12 +167,7 @@ class Run:
                     elif hub and peer in a.servers:
                         log(f"   hub knee / {peer} knee = inf ({peer} failed its first point)")
                 if hub:
-                    half = [r for r in self.results if r.target == "hub" and r.protocol == protocol
-                            and r.subscribers == s and not r.error and r.offered <= hub.offered / 2]
-                    if half:
-                        near = max(half, key=lambda r: r.offered)
-                        log(f"   hub p99 at half its knee ({near.offered:.0f} msgs/s, C={near.conversations}): "
-                            f"{min(r.p99 for r in half if r.offered == near.offered):.1f} ms")
+                    knees[f"{protocol}/S={s}/half_knee"] = await self.half_knee(protocol, s, hub)
                 cost = {name: efficiency(self.results, name, protocol, s) for name in a.servers}
                 log("-- server CPU cost (median delivered msgs/s per server core): "
                     + ", ".join(f"{name} {value:.0f}" for name, value in cost.items()))
@@ -180,6 +176,16 @@ class Run:
                         log(f"   hub / {peer} messages per core = {cost['hub'] / cost[peer]:.2f}")
                 knees[f"{protocol}/S={s}/msgs_per_core"] = cost
         return knees
+
+    async def half_knee(self, protocol: str, s: int, hub: PointResult) -> dict[str, Any]:
+        """The hub's p99 at half its knee: C = knee C / 2 measured HALF_KNEE_RUNS times on its own; the median."""
+        c = max(1, hub.conversations // 2)
+        runs = [await self.point("hub", protocol, c, s) for _ in range(HALF_KNEE_RUNS)]
+        p99s = [r.p99 for r in runs if not r.error]
+        value = median(p99s) if p99s else float("nan")
+        log(f"   hub p99 at half its knee (C={c}, {runs[0].offered:.0f} msgs/s, median of {len(runs)} runs): "
+            f"{value:.1f} ms (runs: {', '.join(f'{p:.1f}' for p in p99s)})")
+        return {"conversations": c, "offered": runs[0].offered, "p99_runs": p99s, "p99_median": value}
 
     async def slow(self) -> dict[str, Any]:
         """Same point without and with one stalled subscriber (A B A B): the others' p99."""
