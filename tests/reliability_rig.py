@@ -313,10 +313,25 @@ class SpeakingCaller:
     async def stop(self) -> None:
         self._stop.set()
         if self.task is not None:
-            await self.task
+            await _bounded(self.task, "the speaking caller's send_audio")
 
     def errors(self, code: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.caller.log.of("Error") if code is None or e.get("code") == code]
+
+
+async def _bounded(task: asyncio.Task[None], what: str) -> None:
+    """Wait for a helper's task to end; a hang fails the test naming what hung, instead of the suite's timeout."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), scaled(15))
+    except TimeoutError:
+        where: list[str] = []
+        awaiting: Any = task.get_coro()
+        while getattr(awaiting, "cr_frame", None) is not None:  # the chain of awaits, outermost first
+            where.append(f"  {awaiting.cr_code.co_filename}:{awaiting.cr_frame.f_lineno} in {awaiting.cr_code.co_name}")
+            awaiting = awaiting.cr_await
+        where.append(f"  awaiting {awaiting!r}")
+        task.cancel()
+        raise AssertionError(f"{what} did not return within {scaled(15):.0f} s; it was at:\n" + "\n".join(where)) from None
 
 
 class TurnPipeline:
@@ -366,7 +381,7 @@ class TurnPipeline:
     async def stop(self) -> None:
         self._stop.set()
         if self._task is not None:
-            await self._task
+            await _bounded(self._task, "the pipeline's publish")
         if self.broker is not None:
             broker, self.broker = self.broker, None
             await broker.close()

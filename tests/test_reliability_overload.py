@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
 
 from hub.client.voice import VoiceCaller
 from tests.reliability_rig import HubProcess, ResumingMonitor, SpeakingCaller, TurnPipeline, history_finals, token
-from tests.support.timing import eventually
+from tests.support.timing import eventually, scaled
 
 RS = "\x1e"
 
@@ -105,7 +106,9 @@ def test_a_stalled_subscriber_is_cut_per_the_budget_while_others_keep_receiving(
                               "arguments": [conversation_id, {"audio": "caller", "partials": False}]}
                 await http.post(url, content=json.dumps(invocation).encode() + RS.encode())
                 records: list[dict[str, Any]] = []
+                deadline = time.monotonic() + scaled(15)
                 while not any(r.get("type") == 3 and r.get("invocationId") == str(n) for r in records):
+                    assert time.monotonic() < deadline, f"no completion for Subscribe({conversation_id}): {records}"
                     records += _records((await http.get(url)).content)
             for speaker in speakers:
                 speaker.start()
