@@ -56,7 +56,10 @@ class RedisBroker:
                  log_maxlen: int = LOG_MAXLEN, audio_window_ms: int = AUDIO_WINDOW_MS,
                  audiolog_maxlen: int = AUDIOLOG_MAXLEN, command_timeout: float = 2.0, connect_timeout: float = 1.0,
                  heartbeat_interval: float = 1.0, heartbeat_timeout: float = 3.0, backoff_min: float = 0.1,
-                 backoff_max: float = 2.0, subscribe_timeout: float = 5.0, max_connections: int = 32) -> None:
+                 backoff_max: float = 2.0, subscribe_timeout: float = 5.0, max_connections: int = 32,
+                 pipelined: bool = True) -> None:
+        """`pipelined=False` sends frames and events through the command pool too (what scripts/bench_publisher.py
+        compares against); by default they go over one pipelined connection where the URL allows (redis_pipe.py)."""
         self.url = url
         self.prefix = prefix
         self.keys = Keys(prefix)
@@ -74,7 +77,7 @@ class RedisBroker:
         self._publish_audio = self.redis.register_script(redis_scripts.PUBLISH_AUDIO)
         # The hot writes (frames, events) go over one pipelined connection when the URL allows it (redis_pipe.py).
         self._pipe = RedisPipe(url, command_timeout=command_timeout, connect_timeout=connect_timeout) \
-            if RedisPipe.supports(url) else None
+            if pipelined and RedisPipe.supports(url) else None
         self._pipe_publish_event = PipeScript.of(redis_scripts.PUBLISH_EVENT)
         self._pipe_publish_audio = PipeScript.of(redis_scripts.PUBLISH_AUDIO)
         self._history = self.redis.register_script(redis_scripts.HISTORY)
