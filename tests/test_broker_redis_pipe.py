@@ -222,3 +222,35 @@ def test_a_closed_pipe_refuses_commands(redis_url: str) -> None:
             await pipe.execute("ping", "PING")
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "pool"])
+def test_the_broker_publishes_the_same_through_the_pipe_and_the_pool(redis_url: str, pipelined: bool) -> None:
+    """RedisBroker's frames and events, over the pipe (default) or redis-py's pool: same seqs, history, live order."""
+    from hub.broker.redis_broker import RedisBroker
+    from tests.broker_rig import Recorder
+
+    async def main() -> None:
+        broker = RedisBroker(redis_url, pipelined=pipelined)
+        await broker.start()
+        try:
+            assert (broker._pipe is not None) is pipelined
+            heard = Recorder()
+            subscription = broker.subscribe_conversation("conv_p", heard)
+            await wait_for(subscription.ready())
+            seqs = []
+            for n in range(20):
+                await broker.publish_audio("conv_p", {"conversationId": "conv_p", "frame": n, "data": bytes([n]) * 960})
+                seqs.append(await broker.publish_event("conv_p", {"type": "transcript", "n": n}))
+            assert seqs == list(range(1, 21))
+            await eventually(lambda: len(heard.events) == 20 and len(heard.frames) == 20, 5, "live delivery")
+            assert [e["n"] for e in heard.events] == list(range(20))
+            assert [f["data"] for f in heard.frames] == [bytes([n]) * 960 for n in range(20)]
+            history = await broker.history("conv_p", 0)
+            assert [e["seq"] for e in history.events] == seqs and history.last_seq == 20
+            assert len(await broker.recent_audio("conv_p", 0)) == 20
+            subscription.close()
+        finally:
+            await broker.close()
+
+    asyncio.run(main())
