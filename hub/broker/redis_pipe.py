@@ -145,7 +145,7 @@ class _Link(asyncio.Protocol):
             except TimeoutError:
                 raise BrokerUnavailable(f"Redis is {len(self.waiting)} commands behind for {self.timeout:g} s") from None
         if self.error is not None:
-            raise self.error
+            raise BrokerUnavailable(str(self.error))
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
         """Queue one packed command for this loop pass's write; the future gets its reply."""
@@ -185,7 +185,7 @@ class _Link(asyncio.Protocol):
         waiting, self.waiting = self.waiting, deque()
         for future, _deadline in waiting:
             if not future.done():
-                future.set_exception(self.error)
+                future.set_exception(BrokerUnavailable(str(self.error)))  # one instance per waiter: no shared traceback
         self.out = []
         self._wake_room()
 
@@ -219,9 +219,7 @@ class RedisPipe:
         """One command's reply; BrokerUnavailable if Redis refuses, stalls or answers with an error."""
         try:
             return await self._send(pack(args))
-        except ReplyError as exc:
-            raise BrokerUnavailable(f"Redis {what} failed: {exc}") from None
-        except BrokerUnavailable as exc:
+        except (ReplyError, BrokerUnavailable) as exc:
             raise BrokerUnavailable(f"Redis {what} failed: {exc}") from None
 
     async def run_script(self, what: str, script: PipeScript, keys: Sequence[str | bytes],
@@ -233,9 +231,7 @@ class RedisPipe:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
             return await self._send(pack((b"EVAL", script.source, len(keys), *keys, *args)))
-        except ReplyError as exc:
-            raise BrokerUnavailable(f"Redis {what} failed: {exc}") from None
-        except BrokerUnavailable as exc:
+        except (ReplyError, BrokerUnavailable) as exc:
             raise BrokerUnavailable(f"Redis {what} failed: {exc}") from None
 
     async def _send(self, packed: bytes) -> Any:
