@@ -119,11 +119,14 @@ def test_a_stalled_subscriber_is_cut_per_the_budget_while_others_keep_receiving(
             records = _records((await http.get(url)).content)
             gaps = [r["arguments"][0] for r in records if r.get("target") == "Gap"]
             assert gaps and all(g["reason"] == "slow_consumer" and g["droppedFrames"] > 0 for g in gaps)
-            for conversation_id in ids:  # the frame counter (from 0) skips the dropped audio
+            gapped = {g["conversationId"] for g in gaps}
+            for conversation_id in ids:
                 frames = [r["arguments"][0]["frame"] for r in records
                           if r.get("target") == "AudioFrame" and r["arguments"][0]["conversationId"] == conversation_id]
-                assert frames and frames == sorted(frames) and frames[-1] + 1 > len(frames)
+                assert frames and frames == sorted(frames)
                 assert len(frames) <= 26  # at most the 500 ms budget (25 frames) was waiting, plus one in flight
+                if conversation_id in gapped:  # its frame counter (from 0) skips the dropped audio
+                    assert frames[-1] + 1 > len(frames), (conversation_id, frames)
             # stalled again, now with 1.2 MB/s of transcript turns it must not lose: cut with allowReconnect
             await big.start()
             await eventually(lambda: "voicehub_slow_consumers_closed_total 1\n" in _metrics(hub), 10,
